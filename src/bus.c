@@ -1,0 +1,114 @@
+#include "bus.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bus_init(struct bus *bus, const char *name)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->name = name;
+}
+
+void bus_destroy(struct bus *bus)
+{
+	free(bus->ranges);
+	bus->ranges = NULL;
+	bus->nr_ranges = bus->capacity = 0;
+}
+
+/* Index of the first range whose base is > addr. */
+static size_t upper_bound(const struct bus *bus, uint64_t addr)
+{
+	size_t lo = 0, hi = bus->nr_ranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (bus->ranges[mid].base <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int bus_insert(struct bus *bus, uint64_t base, uint64_t len,
+	       const struct bus_device_ops *ops, void *opaque, const char *name)
+{
+	uint64_t last;
+	size_t at;
+
+	if (len == 0 || __builtin_add_overflow(base, len - 1, &last) || !ops)
+		return -EINVAL;
+	at = upper_bound(bus, base);
+	/* The range before must end before base; the one at `at` must start after last. */
+	if (at > 0) {
+		const struct bus_range *prev = &bus->ranges[at - 1];
+		if (base - prev->base < prev->len)
+			return -EEXIST;
+	}
+	if (at < bus->nr_ranges && bus->ranges[at].base <= last)
+		return -EEXIST;
+
+	if (bus->nr_ranges == bus->capacity) {
+		size_t cap = bus->capacity ? bus->capacity * 2 : 8;
+		struct bus_range *grown = realloc(bus->ranges, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		bus->ranges = grown;
+		bus->capacity = cap;
+	}
+	memmove(&bus->ranges[at + 1], &bus->ranges[at],
+		(bus->nr_ranges - at) * sizeof(bus->ranges[0]));
+	bus->ranges[at] = (struct bus_range){ base, len, ops, opaque, name };
+	bus->nr_ranges++;
+	return 0;
+}
+
+const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
+{
+	size_t at = upper_bound(bus, addr);
+	const struct bus_range *r;
+
+	if (at == 0)
+		return NULL;
+	r = &bus->ranges[at - 1];
+	return addr - r->base < r->len ? r : NULL;
+}
+
+/* The range that holds all of [addr, addr + size), or NULL. */
+static const struct bus_range *find_whole(const struct bus *bus, uint64_t addr, unsigned size)
+{
+	const struct bus_range *r = bus_find(bus, addr);
+
+	if (!r || size == 0 || size > r->len - (addr - r->base))
+		return NULL;
+	return r;
+}
+
+bool bus_read(struct bus *bus, uint64_t addr, void *data, unsigned size)
+{
+	const struct bus_range *r = find_whole(bus, addr, size);
+
+	if (!r || !r->ops->read) {
+		memset(data, 0xff, size);
+		atomic_fetch_add_explicit(&bus->unmapped_reads, 1, memory_order_relaxed);
+		return false;
+	}
+	r->ops->read(r->opaque, addr - r->base, data, size);
+	return true;
+}
+
+bool bus_write(struct bus *bus, uint64_t addr, const void *data, unsigned size)
+{
+	const struct bus_range *r = find_whole(bus, addr, size);
+
+	if (!r || !r->ops->write) {
+		atomic_fetch_add_explicit(&bus->unmapped_writes, 1, memory_order_relaxed);
+		return false;
+	}
+	r->ops->write(r->opaque, addr - r->base, data, size);
+	return true;
+}

@@ -1,0 +1,180 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+
+enum {
+	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
+	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
+	OPT_CONSOLE = 0x100, OPT_EXIT_STATS,
+};
+
+static const struct option long_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "memory", required_argument, NULL, OPT_MEMORY },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+void config_print_usage(FILE *out)
+{
+	fputs("usage: kvmrun --kernel PATH [options]\n"
+	      "\n"
+	      "Boot a Linux kernel (bzImage, ELF vmlinux, PVH ELF) or a test guest on KVM.\n"
+	      "\n"
+	      "  -k, --kernel PATH      kernel image to boot (required)\n"
+	      "  -i, --initrd PATH      initial ramdisk\n"
+	      "  -c, --cmdline STR      kernel command line (default: \"" CONFIG_DEFAULT_CMDLINE "\")\n"
+	      "  -n, --cpus N           number of vCPUs (default 1)\n"
+	      "  -m, --memory SIZE      guest RAM, e.g. 512M, 2G; a bare number is MiB (default 128M)\n"
+	      "      --console KIND     serial console: stdio (default), file:PATH, or none\n"
+	      "      --exit-stats       print VM exit counts per reason when the VM ends\n"
+	      "  -h, --help             show this help\n"
+	      "  -V, --version          show the version\n"
+	      "\n"
+	      "Exit status: the guest's code when it writes the exit port (0x600);\n"
+	      "0 when the guest resets or powers off; 2 bad input; 3 VMM or host error;\n"
+	      "4 guest crash (triple fault, KVM internal error, failed VM entry).\n", out);
+}
+
+int config_parse_size(const char *text, uint64_t *bytes)
+{
+	const char *p = text;
+	uint64_t value = 0, unit = 1ULL << 20;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	while (isdigit((unsigned char)*p)) {
+		if (__builtin_mul_overflow(value, 10, &value) ||
+		    __builtin_add_overflow(value, (uint64_t)(*p - '0'), &value))
+			return -ERANGE;
+		p++;
+	}
+	if (*p) {
+		switch (toupper((unsigned char)*p)) {
+		case 'K': unit = 1ULL << 10; break;
+		case 'M': unit = 1ULL << 20; break;
+		case 'G': unit = 1ULL << 30; break;
+		case 'T': unit = 1ULL << 40; break;
+		default: return -EINVAL;
+		}
+		p++;
+		/* Accept K, KB, KiB (all binary: memory sizes are). */
+		if (!strcasecmp(p, "ib") || !strcasecmp(p, "b"))
+			p += strlen(p);
+		if (*p)
+			return -EINVAL;
+	}
+	if (__builtin_mul_overflow(value, unit, bytes))
+		return -ERANGE;
+	return 0;
+}
+
+static int parse_cpus(const char *text, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!isdigit((unsigned char)*text))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*end || errno)
+		return -EINVAL;
+	if (v > CONFIG_MAX_CPUS)
+		return -ERANGE;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_console(struct config *cfg, const char *text)
+{
+	if (!strcmp(text, "stdio")) {
+		cfg->console = CONSOLE_STDIO;
+	} else if (!strcmp(text, "none")) {
+		cfg->console = CONSOLE_NONE;
+	} else if (!strncmp(text, "file:", 5) && text[5]) {
+		cfg->console = CONSOLE_FILE;
+		cfg->console_path = text + 5;
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+#define fail(...) do { snprintf(err, CONFIG_ERROR_MAX, __VA_ARGS__); return -EINVAL; } while (0)
+
+int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
+{
+	int opt, ret;
+
+	*cfg = (struct config){
+		.cmdline = CONFIG_DEFAULT_CMDLINE,
+		.nr_cpus = 1,
+		.memory_bytes = CONFIG_DEFAULT_MEMORY,
+		.console = CONSOLE_STDIO,
+	};
+	err[0] = '\0';
+	optind = 0;  /* reset getopt: the tests parse several command lines */
+	opterr = 0;  /* we print our own one-line errors */
+	while ((opt = getopt_long(argc, argv, ":k:i:c:n:m:hV", long_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL: cfg->kernel_path = optarg; break;
+		case OPT_INITRD: cfg->initrd_path = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_CPUS:
+			ret = parse_cpus(optarg, &cfg->nr_cpus);
+			if (ret == -ERANGE)
+				fail("--cpus %s: at most %d vCPUs are supported", optarg, CONFIG_MAX_CPUS);
+			if (ret < 0)
+				fail("--cpus %s: not a number", optarg);
+			if (cfg->nr_cpus == 0)
+				fail("--cpus 0: a VM needs at least one vCPU");
+			break;
+		case OPT_MEMORY:
+			ret = config_parse_size(optarg, &cfg->memory_bytes);
+			if (ret == -ERANGE)
+				fail("--memory %s: too large", optarg);
+			if (ret < 0)
+				fail("--memory %s: not a size (examples: 512M, 2G, 1024)", optarg);
+			if (cfg->memory_bytes < LAYOUT_MIN_MEMORY)
+				fail("--memory %s: at least %llu MiB is needed", optarg,
+				     LAYOUT_MIN_MEMORY >> 20);
+			if (cfg->memory_bytes & 0xfff)
+				fail("--memory %s: must be a multiple of 4 KiB", optarg);
+			break;
+		case OPT_CONSOLE:
+			if (parse_console(cfg, optarg) < 0)
+				fail("--console %s: expected stdio, none or file:PATH", optarg);
+			break;
+		case OPT_EXIT_STATS: cfg->exit_stats = true; break;
+		case OPT_HELP: cfg->show_help = true; break;
+		case OPT_VERSION: cfg->show_version = true; break;
+		case ':':
+			fail("option %s needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				fail("unknown option -%c (see --help)", optopt);
+			fail("unknown option %s (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		fail("unexpected argument '%s' (see --help)", argv[optind]);
+	if (cfg->show_help || cfg->show_version)
+		return 0;
+	if (!cfg->kernel_path)
+		fail("no kernel given: use --kernel PATH (see --help)");
+	return 0;
+}

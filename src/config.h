@@ -1,0 +1,48 @@
+/* The command line, parsed and validated into a machine configuration.
+ * Pure: no files are opened here, so every rule is unit-tested. */
+#ifndef KVMRUN_CONFIG_H
+#define KVMRUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Used when --cmdline is not given: serial console, reset through the
+ * i8042 (our reset path), no PCI probing (there is no PCI bus). */
+#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1 pci=off nomodule"
+#define CONFIG_DEFAULT_MEMORY  (128ULL << 20)
+#define CONFIG_MAX_CPUS        254   /* APIC IDs 0..253; 254 is the IOAPIC's, 255 broadcast */
+
+enum console_kind {
+	CONSOLE_STDIO,
+	CONSOLE_FILE,
+	CONSOLE_NONE,
+};
+
+struct config {
+	const char *kernel_path;
+	const char *initrd_path;     /* NULL if none */
+	const char *cmdline;
+	unsigned nr_cpus;
+	uint64_t memory_bytes;
+	enum console_kind console;
+	const char *console_path;    /* CONSOLE_FILE */
+	bool exit_stats;
+	bool show_help;
+	bool show_version;
+};
+
+#define CONFIG_ERROR_MAX 256
+
+/* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
+int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);
+
+/* Parse a size: a number with an optional K, M, G or T suffix (powers of
+ * 1024; "MiB"/"MB" forms too); a bare number means MiB, as QEMU's -m.
+ * Returns 0 or -EINVAL (garbage) / -ERANGE (overflow). */
+int config_parse_size(const char *text, uint64_t *bytes);
+
+void config_print_usage(FILE *out);
+
+#endif

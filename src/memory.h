@@ -1,0 +1,50 @@
+/* Guest RAM: one memfd mapped contiguously in the VMM, exposed to the guest as
+ * one or two regions (below the device hole, and above 4 GiB). */
+#ifndef KVMRUN_MEMORY_H
+#define KVMRUN_MEMORY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEMORY_MAX_REGIONS 2
+
+struct guest_region {
+	uint64_t gpa;          /* guest physical start */
+	uint64_t size;         /* bytes */
+	uint64_t host_offset;  /* offset into guest_memory.host */
+};
+
+struct guest_memory {
+	uint8_t *host;         /* base of the host mapping, size bytes */
+	uint64_t size;         /* total RAM */
+	int fd;                /* memfd backing the RAM, -1 if anonymous */
+	unsigned nr_regions;
+	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
+};
+
+/* Compute the region layout for `size` bytes of RAM without allocating
+ * anything (pure; used by guest_memory_create and the unit tests). */
+void guest_memory_layout(struct guest_memory *mem, uint64_t size);
+
+/* Allocate RAM from a memfd and lay it out. Returns 0 or -errno. */
+int guest_memory_create(struct guest_memory *mem, uint64_t size);
+
+/* Allocate RAM from anonymous memory (unit tests; no memfd needed). */
+int guest_memory_create_anonymous(struct guest_memory *mem, uint64_t size);
+
+void guest_memory_destroy(struct guest_memory *mem);
+
+/* The one checked gpa -> host translation: returns a pointer to `len` bytes
+ * at `gpa` only if the whole range lies inside one RAM region, else NULL.
+ * Overflow-safe for any gpa and len. len 0 is treated as 1. */
+void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
+
+/* Copy in / out through guest_memory_ptr. Return 0 or -EFAULT. */
+int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
+int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
+
+/* Highest RAM address below the device hole (exclusive). */
+uint64_t guest_memory_low_end(const struct guest_memory *mem);
+
+#endif

@@ -1,0 +1,152 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "cpuid.h"
+#include "layout.h"
+#include "log.h"
+#include "vcpu.h"
+
+static enum exit_hw_vendor host_vendor(struct kvm *kvm)
+{
+	struct kvm_cpuid_entry2 *leaf0 = cpuid_find(kvm->supported_cpuid, 0, 0);
+
+	return leaf0 ? exit_hw_vendor_from_cpuid(leaf0->ebx, leaf0->ecx, leaf0->edx)
+		     : EXIT_HW_UNKNOWN;
+}
+
+static int add_memory_slots(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + r->host_offset),
+		};
+
+		if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return log_syscall_error("KVM_SET_USER_MEMORY_REGION", errno);
+	}
+	return 0;
+}
+
+/* Platform pieces KVM emulates in the kernel: the TSS and identity-map
+ * pages it needs for real mode on Intel, PIC + IOAPIC + LAPICs, and the
+ * PIT (which also serves port 0x61, the speaker gate Linux uses to
+ * calibrate the TSC). */
+static int create_in_kernel_platform(struct vm *vm)
+{
+	uint64_t identity_map = LAYOUT_IDENTITY_MAP;
+	struct kvm_pit_config pit = { .flags = 0 };
+
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
+		return log_syscall_error("KVM_SET_IDENTITY_MAP_ADDR", errno);
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
+		return log_syscall_error("KVM_SET_TSS_ADDR", errno);
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return log_syscall_error("KVM_CREATE_IRQCHIP", errno);
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		return log_syscall_error("KVM_CREATE_PIT2", errno);
+	return 0;
+}
+
+int vm_create(struct vm *vm, struct kvm *kvm, uint64_t memory_bytes)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm = kvm;
+	vm->mem.fd = -1;
+	vm->stop_eventfd = -1;
+	vm->vendor = host_vendor(kvm);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		return log_syscall_error("KVM_CREATE_VM", errno);
+	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_eventfd < 0) {
+		ret = log_syscall_error("eventfd", errno);
+		goto close_vm;
+	}
+	ret = create_in_kernel_platform(vm);
+	if (ret < 0)
+		goto close_eventfd;
+	ret = guest_memory_create(&vm->mem, memory_bytes);
+	if (ret < 0) {
+		log_error("cannot allocate %llu MiB of guest memory: %s",
+			  (unsigned long long)(memory_bytes >> 20), strerror(-ret));
+		goto close_eventfd;
+	}
+	ret = add_memory_slots(vm);
+	if (ret < 0)
+		goto free_memory;
+	return 0;
+
+free_memory:
+	guest_memory_destroy(&vm->mem);
+close_eventfd:
+	close(vm->stop_eventfd);
+close_vm:
+	close(vm->fd);
+	vm->fd = -1;
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	guest_memory_destroy(&vm->mem);
+	if (vm->stop_eventfd >= 0)
+		close(vm->stop_eventfd);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = vm->stop_eventfd = -1;
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
+{
+	int expected = VM_STOP_NONE;
+	uint64_t one = 1;
+
+	/* The first caller claims the stop, then stores its code, then
+	 * publishes the reason with release order, so whoever sees the reason
+	 * also sees the code. */
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, VM_STOP_CLAIMED))
+		return;  /* somebody else is stopping (or stopped) the VM */
+	vm->stop_code = code;
+	atomic_store_explicit(&vm->stop_reason, (int)reason, memory_order_release);
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i], VCPU_REQUEST_STOP);
+	/* Wake the event loop; a failed write only means it is already awake. */
+	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
+		(void)0;
+}
+
+void vm_stop_request_cb(void *vm, enum vm_stop_reason reason, int code)
+{
+	vm_request_stop(vm, reason, code);
+}
+
+void vm_irq_set_level(void *opaque, unsigned gsi, bool level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	/* Can only fail for a bad GSI, which is a VMM bug: say so, once. */
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0) {
+		static atomic_bool warned;  /* rate limit: one message per process */
+		if (!atomic_exchange(&warned, true))
+			log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+	}
+}
