@@ -1,0 +1,268 @@
+#include "machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "cpuid.h"
+#include "devices/terminal.h"
+#include "event_loop.h"
+#include "image_file.h"
+#include "kvm.h"
+#include "layout.h"
+#include "log.h"
+#include "platform.h"
+#include "vcpu.h"
+#include "vm.h"
+
+struct machine {
+	const struct config *cfg;
+	struct image_file kernel;
+	struct image_file initrd;
+	struct kvm kvm;
+	struct vm vm;
+	struct platform platform;
+	int console_fd;
+	bool console_fd_owned;
+};
+
+/* The guest's highest physical address must fit in the host CPU's
+ * physical address width (CPUID 0x80000008 EAX[7:0]). */
+static uint64_t max_guest_phys(struct kvm *kvm)
+{
+	struct kvm_cpuid_entry2 *e = cpuid_find(kvm->supported_cpuid, 0x80000008, 0);
+	unsigned bits = e ? (e->eax & 0xff) : 36;
+
+	return bits >= 64 ? UINT64_MAX : (1ULL << bits);
+}
+
+/* Limits that depend on the host: vCPUs KVM allows, RAM the host has. */
+static int check_host_limits(struct machine *m)
+{
+	const struct config *cfg = m->cfg;
+	struct guest_memory layout;
+	struct sysinfo si;
+
+	if (cfg->nr_cpus > m->kvm.max_vcpus) {
+		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", cfg->nr_cpus,
+			  m->kvm.max_vcpus);
+		return -EINVAL;
+	}
+	if (sysinfo(&si) == 0) {
+		uint64_t host_ram = (uint64_t)si.totalram * si.mem_unit;
+
+		if (cfg->memory_bytes > host_ram) {
+			log_error("--memory %llu MiB: more than the host's %llu MiB of RAM",
+				  (unsigned long long)(cfg->memory_bytes >> 20),
+				  (unsigned long long)(host_ram >> 20));
+			return -EINVAL;
+		}
+	}
+	guest_memory_layout(&layout, cfg->memory_bytes);
+	const struct guest_region *top = &layout.regions[layout.nr_regions - 1];
+	if (top->gpa + top->size > max_guest_phys(&m->kvm)) {
+		log_error("--memory %llu MiB: beyond the host CPU's physical address width",
+			  (unsigned long long)(cfg->memory_bytes >> 20));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int open_images(struct machine *m)
+{
+	char err[512];
+
+	if (image_file_open(&m->kernel, "kernel", m->cfg->kernel_path, err, sizeof(err)) < 0 ||
+	    (m->cfg->initrd_path &&
+	     image_file_open(&m->initrd, "initrd", m->cfg->initrd_path, err, sizeof(err)) < 0)) {
+		log_error("%s", err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int load_guest(struct machine *m, struct boot_entry *entry)
+{
+	struct boot_config boot = {
+		.kernel = m->kernel.data,
+		.kernel_size = m->kernel.size,
+		.initrd = m->initrd.data,
+		.initrd_size = m->initrd.size,
+		.cmdline = m->cfg->cmdline,
+	};
+	char err[BOOT_ERROR_MAX];
+	int ret = boot_load(&m->vm.mem, &boot, entry, err);
+
+	if (ret < 0) {
+		log_error("%s: %s", m->cfg->kernel_path, err);
+		return -EINVAL;
+	}
+	ret = mptable_write(&m->vm.mem, m->cfg->nr_cpus);
+	if (ret < 0) {
+		log_error("cannot write the MP table for %u vCPUs: %s", m->cfg->nr_cpus, strerror(-ret));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Opened only once all input has been validated, so that bad input never
+ * leaves a console file behind. */
+static int open_console(struct machine *m)
+{
+	m->console_fd = -1;
+	switch (m->cfg->console) {
+	case CONSOLE_STDIO:
+		m->console_fd = STDOUT_FILENO;
+		return 0;
+	case CONSOLE_NONE:
+		return 0;
+	case CONSOLE_FILE:
+		m->console_fd = open(m->cfg->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (m->console_fd < 0) {
+			log_error("--console file:%s: %s", m->cfg->console_path, strerror(errno));
+			return -errno;
+		}
+		m->console_fd_owned = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int create_vcpus(struct machine *m, const struct boot_entry *entry)
+{
+	struct vm *vm = &m->vm;
+
+	vm->vcpus = calloc(m->cfg->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < m->cfg->nr_cpus; i++) {
+		int ret = vcpu_create(&vm->vcpus[i], vm, i);
+
+		if (ret < 0)
+			return ret;
+		/* nr_vcpus counts created vCPUs: what teardown must undo. */
+		vm->nr_vcpus = i + 1;
+	}
+	/* The BSP starts at the loader's entry; APs wait in the in-kernel LAPIC
+	 * for INIT/SIPI (KVM's default MP state for vCPUs other than 0). */
+	return vcpu_set_boot_state(&vm->vcpus[0], entry);
+}
+
+static void print_exit_stats(struct vm *vm)
+{
+	struct exit_stats sum;
+	long khz = vm->nr_vcpus ? ioctl(vm->vcpus[0].fd, KVM_GET_TSC_KHZ, 0) : -1;
+
+	memset(&sum, 0, sizeof(sum));
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		exit_stats_accumulate(&sum, &vm->vcpus[i].stats);
+	exit_stats_print(stderr, &sum, vm->nr_vcpus, khz > 0 ? (unsigned long)khz : 0);
+	fprintf(stderr, "  unmapped port accesses: %llu reads, %llu writes\n",
+		(unsigned long long)atomic_load(&vm->pio.unmapped_reads),
+		(unsigned long long)atomic_load(&vm->pio.unmapped_writes));
+}
+
+static int exit_status(struct vm *vm)
+{
+	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
+	case VM_STOP_GUEST_EXIT:
+		return vm->stop_code & 0xff;
+	case VM_STOP_RESET:
+	case VM_STOP_POWEROFF:
+		return EXIT_STATUS_OK;
+	case VM_STOP_CRASH:
+		return EXIT_STATUS_GUEST_CRASH;
+	case VM_STOP_SIGNAL:
+		return vm->stop_code ? EXIT_STATUS_SIGNAL_BASE + vm->stop_code : EXIT_STATUS_OK;
+	case VM_STOP_VMM_ERROR:
+	default:
+		return EXIT_STATUS_VMM_ERROR;
+	}
+}
+
+static int run_vcpus(struct machine *m)
+{
+	struct vm *vm = &m->vm;
+	bool interactive = m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO);
+	struct event_loop_config loop = {
+		.vm = vm,
+		.uart = &m->platform.com1,
+		.input_fd = m->cfg->console == CONSOLE_STDIO ? STDIN_FILENO : -1,
+		.escape_sequences = interactive,
+	};
+	int ret = 0;
+
+	if (interactive && terminal_raw_enter(STDIN_FILENO) < 0)
+		log_warn("cannot put the terminal in raw mode; console input is line-buffered");
+	for (unsigned i = 0; i < vm->nr_vcpus && ret == 0; i++)
+		ret = vcpu_start(&vm->vcpus[i]);
+	if (ret < 0)
+		vm_request_stop(vm, VM_STOP_VMM_ERROR, 0);
+	else
+		ret = event_loop_run(&loop);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	terminal_restore();
+	return ret;
+}
+
+int machine_run(const struct config *cfg)
+{
+	struct machine m = { .cfg = cfg, .console_fd = -1 };
+	struct boot_entry entry;
+	char err[256];
+	int status = EXIT_STATUS_BAD_INPUT;
+
+	m.vm.fd = -1;
+	if (open_images(&m) < 0)
+		goto close_images;
+	if (kvm_open(&m.kvm, "/dev/kvm", err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		status = EXIT_STATUS_VMM_ERROR;
+		goto close_images;
+	}
+	if (check_host_limits(&m) < 0)
+		goto close_kvm;
+	status = EXIT_STATUS_VMM_ERROR;
+	if (vm_create(&m.vm, &m.kvm, cfg->memory_bytes) < 0)
+		goto close_kvm;
+	if (load_guest(&m, &entry) < 0) {
+		status = EXIT_STATUS_BAD_INPUT;
+		goto destroy_vm;
+	}
+	if (open_console(&m) < 0) {
+		status = EXIT_STATUS_BAD_INPUT;
+		goto destroy_vm;
+	}
+	if (platform_init(&m.platform, &m.vm, m.console_fd) < 0)
+		goto close_console;
+	if (create_vcpus(&m, &entry) < 0)
+		goto destroy_vcpus;
+
+	if (run_vcpus(&m) == 0)
+		status = exit_status(&m.vm);
+	if (cfg->exit_stats)
+		print_exit_stats(&m.vm);
+
+destroy_vcpus:
+	for (unsigned i = 0; i < m.vm.nr_vcpus; i++)
+		vcpu_destroy(&m.vm.vcpus[i]);
+	free(m.vm.vcpus);
+	platform_destroy(&m.platform);
+close_console:
+	if (m.console_fd_owned)
+		close(m.console_fd);
+destroy_vm:
+	vm_destroy(&m.vm);
+close_kvm:
+	kvm_close(&m.kvm);
+close_images:
+	image_file_close(&m.initrd);
+	image_file_close(&m.kernel);
+	return status;
+}

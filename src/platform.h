@@ -1,0 +1,32 @@
+/* The legacy PC platform devices kvmrun puts on the port-I/O bus. The
+ * PIC, IOAPIC, LAPICs and PIT are in KVM (vm_create). */
+#ifndef KVMRUN_PLATFORM_H
+#define KVMRUN_PLATFORM_H
+
+#include "devices/exit_port.h"
+#include "devices/i8042.h"
+#include "devices/rtc.h"
+#include "devices/uart.h"
+
+#define PLATFORM_COM1_PORT  0x3f8
+#define PLATFORM_COM1_IRQ   4
+#define PLATFORM_I8042_DATA 0x60
+#define PLATFORM_I8042_CMD  0x64
+#define PLATFORM_RTC_PORT   0x70
+
+struct vm;
+
+struct platform {
+	struct uart com1;
+	struct i8042 i8042;
+	struct rtc rtc;
+	struct exit_port exit_port;
+	bool com1_ready;
+};
+
+/* Create the devices and map them on vm->pio. `console_fd` receives the
+ * guest's serial output (-1 discards it). Returns 0 or -errno. */
+int platform_init(struct platform *p, struct vm *vm, int console_fd);
+void platform_destroy(struct platform *p);
+
+#endif

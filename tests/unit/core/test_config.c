@@ -1,0 +1,148 @@
+/* Command-line parsing: defaults, sizes, and every bad input. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static int parse(struct config *cfg, char *err, const char *first, ...)
+{
+	char *argv[32] = { "kvmrun" };
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, first);
+	for (const char *a = first; a; a = va_arg(ap, const char *))
+		argv[argc++] = (char *)a;
+	va_end(ap);
+	argv[argc] = NULL;
+	return config_parse(cfg, argc, argv, err);
+}
+
+static void assert_one_line_error(const char *err, const char *needle)
+{
+	assert_true(strlen(err) > 0);
+	assert_null(strchr(err, '\n'));
+	assert_non_null(strstr(err, needle));
+}
+
+static void test_defaults(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k.elf", NULL), 0);
+	assert_string_equal(cfg.kernel_path, "k.elf");
+	assert_null(cfg.initrd_path);
+	assert_int_equal(cfg.nr_cpus, 1);
+	assert_int_equal(cfg.memory_bytes, 128 << 20);
+	assert_int_equal(cfg.console, CONSOLE_STDIO);
+	assert_string_equal(cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
+	assert_false(cfg.exit_stats);
+}
+
+static void test_all_options(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "bz", "--initrd", "rd", "--cmdline", "a=b",
+			       "--cpus", "4", "--memory", "2G", "--console", "file:/tmp/x",
+			       "--exit-stats", NULL), 0);
+	assert_string_equal(cfg.initrd_path, "rd");
+	assert_string_equal(cfg.cmdline, "a=b");
+	assert_int_equal(cfg.nr_cpus, 4);
+	assert_int_equal(cfg.memory_bytes, 2ULL << 30);
+	assert_int_equal(cfg.console, CONSOLE_FILE);
+	assert_string_equal(cfg.console_path, "/tmp/x");
+	assert_true(cfg.exit_stats);
+	assert_int_equal(parse(&cfg, err, "-k", "bz", "-n", "2", "-m", "64M", "--console", "none", NULL), 0);
+	assert_int_equal(cfg.console, CONSOLE_NONE);
+	assert_int_equal(cfg.memory_bytes, 64 << 20);
+	assert_int_equal(parse(&cfg, err, "--help", NULL), 0);
+	assert_true(cfg.show_help);
+	assert_int_equal(parse(&cfg, err, "--version", NULL), 0);
+	assert_true(cfg.show_version);
+}
+
+static void test_sizes(void **state)
+{
+	uint64_t b;
+
+	(void)state;
+	assert_int_equal(config_parse_size("512M", &b), 0);
+	assert_int_equal(b, 512ULL << 20);
+	assert_int_equal(config_parse_size("2g", &b), 0);
+	assert_int_equal(b, 2ULL << 30);
+	assert_int_equal(config_parse_size("1024", &b), 0);
+	assert_int_equal(b, 1024ULL << 20);
+	assert_int_equal(config_parse_size("65536K", &b), 0);
+	assert_int_equal(b, 64ULL << 20);
+	assert_int_equal(config_parse_size("1GiB", &b), 0);
+	assert_int_equal(b, 1ULL << 30);
+	assert_int_equal(config_parse_size("1T", &b), 0);
+	assert_int_equal(b, 1ULL << 40);
+	assert_int_equal(config_parse_size("", &b), -EINVAL);
+	assert_int_equal(config_parse_size("M", &b), -EINVAL);
+	assert_int_equal(config_parse_size("-1G", &b), -EINVAL);
+	assert_int_equal(config_parse_size("1.5G", &b), -EINVAL);
+	assert_int_equal(config_parse_size("12X", &b), -EINVAL);
+	assert_int_equal(config_parse_size("1Gx", &b), -EINVAL);
+	assert_int_equal(config_parse_size("99999999999999999999", &b), -ERANGE);
+	assert_int_equal(config_parse_size("17179869184G", &b), -ERANGE);
+}
+
+static void test_bad_input(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, NULL), -EINVAL);
+	assert_one_line_error(err, "--kernel");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--cpus", "0", NULL), -EINVAL);
+	assert_one_line_error(err, "--cpus 0");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--cpus", "999", NULL), -EINVAL);
+	assert_one_line_error(err, "at most");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--cpus", "two", NULL), -EINVAL);
+	assert_one_line_error(err, "not a number");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--cpus", "-1", NULL), -EINVAL);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--memory", "0", NULL), -EINVAL);
+	assert_one_line_error(err, "at least");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--memory", "1M", NULL), -EINVAL);
+	assert_one_line_error(err, "at least");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--memory", "lots", NULL), -EINVAL);
+	assert_one_line_error(err, "not a size");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--memory", "99999999999T", NULL), -EINVAL);
+	assert_one_line_error(err, "too large");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--memory", "100001K", NULL), -EINVAL);
+	assert_one_line_error(err, "4 KiB");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--console", "tty", NULL), -EINVAL);
+	assert_one_line_error(err, "--console tty");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--console", "file:", NULL), -EINVAL);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--frobnicate", NULL), -EINVAL);
+	assert_one_line_error(err, "--frobnicate");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "-z", NULL), -EINVAL);
+	assert_one_line_error(err, "-z");
+	assert_int_equal(parse(&cfg, err, "--kernel", NULL), -EINVAL);
+	assert_one_line_error(err, "needs a value");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "stray", NULL), -EINVAL);
+	assert_one_line_error(err, "stray");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_options),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_bad_input),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
