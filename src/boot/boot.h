@@ -57,7 +57,14 @@ int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
 /* Write the MP floating pointer and configuration table at LAYOUT_EBDA_START
  * announcing `nr_cpus` processors (APIC IDs 0..nr_cpus-1, CPU 0 the BSP),
  * the IOAPIC at LAYOUT_IOAPIC_BASE with 24 pins, ISA bus and IRQ 0-15
- * routing. Returns 0 or -errno. */
+ * routing (plus pins 16-23, level-triggered active high, for platform
+ * devices). Returns 0 or -errno. */
 int mptable_write(struct guest_memory *mem, unsigned nr_cpus);
+
+/* The most processors the MP tables can announce: they must fit in the
+ * 1 KiB between LAYOUT_EBDA_START and the legacy hole, the last KiB of base
+ * memory where guests look for them (docs/boot.md). mptable_write() returns
+ * -EINVAL for 0 CPUs and -E2BIG above this. */
+#define BOOT_MPTABLE_MAX_CPUS 37
 
 #endif
