@@ -162,9 +162,9 @@ static uint64_t align_up(uint64_t value, uint64_t align)
 }
 
 /* Walk one PT_NOTE segment. Note layout (ELF gABI "Note Section"): namesz,
- * descsz, type (4 bytes each), then the name and the descriptor, each padded
- * to the note alignment: 4 bytes, or 8 when the segment says so (some
- * toolchains emit 8-aligned notes in ELF64). */
+ * descsz, type (4 bytes each), then the name and the descriptor, each
+ * starting on the note alignment: 4 bytes, or 8 when the segment's p_align
+ * says so (toolchains emit 8-aligned notes such as .note.gnu.property). */
 static int note_segment_scan(const struct elf_image *elf, unsigned index, bool *found,
 			     uint64_t *entry, char err[BOOT_ERROR_MAX])
 {
@@ -188,10 +188,11 @@ static int note_segment_scan(const struct elf_image *elf, unsigned index, bool *
 		memcpy(&namesz, notes + pos, 4);
 		memcpy(&descsz, notes + pos + 4, 4);
 		memcpy(&type, notes + pos + 8, 4);
-		/* All terms are below 2^33, so none of these sums overflow. */
+		/* Name and descriptor start on note_align boundaries of the
+		 * segment. All terms are below 2^34: no sum overflows. */
 		name_off = pos + 12;
-		desc_off = name_off + align_up(namesz, note_align);
-		next = desc_off + align_up(descsz, note_align);
+		desc_off = align_up(name_off + namesz, note_align);
+		next = align_up(desc_off + descsz, note_align);
 		if (desc_off + descsz > seg->filesz || name_off + namesz > seg->filesz)
 			return boot_fail(err, -ENOEXEC,
 					 "ELF note at offset 0x%llx in PT_NOTE segment %u (namesz %u, descsz %u) overruns the segment",
