@@ -192,7 +192,8 @@ int event_loop_run(const struct event_loop_config *cfg)
 			case SOURCE_RX_READY:
 				if (read(in.rx_ready_fd, &count, sizeof(count)) < 0)
 					(void)0;  /* EAGAIN: a spurious wake-up */
-				/* fall through: room in the FIFO, push more input */
+				/* room in the FIFO: push more input */
+				__attribute__((fallthrough));
 			case SOURCE_INPUT:
 				if (pump_input(&in, epfd)) {
 					log_info("console escape: stopping the VM");

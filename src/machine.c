@@ -29,6 +29,7 @@ struct machine {
 	struct platform platform;
 	int console_fd;
 	bool console_fd_owned;
+	unsigned nr_created;  /* vCPUs created so far */
 };
 
 /* The guest's highest physical address must fit in the host CPU's
@@ -140,13 +141,15 @@ static int create_vcpus(struct machine *m, const struct boot_entry *entry)
 	vm->vcpus = calloc(m->cfg->nr_cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
+	/* Every vCPU's CPUID describes the whole VM, so the count is known
+	 * before the first one is created; nr_created is what teardown undoes. */
+	vm->nr_vcpus = m->cfg->nr_cpus;
 	for (unsigned i = 0; i < m->cfg->nr_cpus; i++) {
 		int ret = vcpu_create(&vm->vcpus[i], vm, i);
 
 		if (ret < 0)
 			return ret;
-		/* nr_vcpus counts created vCPUs: what teardown must undo. */
-		vm->nr_vcpus = i + 1;
+		m->nr_created = i + 1;
 	}
 	/* The BSP starts at the loader's entry; APs wait in the in-kernel LAPIC
 	 * for INIT/SIPI (KVM's default MP state for vCPUs other than 0). */
@@ -250,7 +253,7 @@ int machine_run(const struct config *cfg)
 		print_exit_stats(&m.vm);
 
 destroy_vcpus:
-	for (unsigned i = 0; i < m.vm.nr_vcpus; i++)
+	for (unsigned i = 0; i < m.nr_created; i++)
 		vcpu_destroy(&m.vm.vcpus[i]);
 	free(m.vm.vcpus);
 	platform_destroy(&m.platform);
