@@ -238,10 +238,11 @@ int elf_pvh_entry(const struct elf_image *elf, bool *found, uint64_t *entry,
 	return 0;
 }
 
-/* Segments that put nothing in memory are skipped everywhere. */
+/* PT_LOAD segments that are empty in both file and memory put nothing in
+ * memory and are skipped everywhere; any other is checked. */
 static bool segment_loads(const struct elf_segment *seg)
 {
-	return seg->type == PT_LOAD && seg->memsz > 0;
+	return seg->type == PT_LOAD && (seg->memsz > 0 || seg->filesz > 0);
 }
 
 static int segment_check(const struct guest_memory *mem, const struct elf_image *elf,
@@ -317,7 +318,7 @@ int elf_check_segments(const struct guest_memory *mem, const struct elf_image *e
 			extent->end = seg->paddr + seg->memsz;
 	}
 	if (!any)
-		return boot_fail(err, -ENOEXEC, "ELF image has no PT_LOAD segment with p_memsz > 0");
+		return boot_fail(err, -ENOEXEC, "ELF image has no non-empty PT_LOAD segment");
 	return 0;
 }
 
