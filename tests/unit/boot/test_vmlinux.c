@@ -283,6 +283,10 @@ static void test_refuses_filesz_above_memsz(void **state)
 	f->spec.segments[1].memsz = f->spec.segments[1].filesz - 1;
 	assert_int_equal(load_spec(f, ""), -ENOEXEC);
 	assert_non_null(strstr(f->err, "p_filesz"));
+	/* p_memsz 0 with file bytes is not an empty segment to skip. */
+	f->spec.segments[1].memsz = 0;
+	assert_int_equal(load_spec(f, ""), -ENOEXEC);
+	assert_non_null(strstr(f->err, "p_filesz"));
 }
 
 static void test_refuses_overlapping_segments(void **state)
