@@ -3,6 +3,8 @@
  * §7.2.3, 64-bit IDT gates §6.14.1. */
 #include "desc.h"
 
+#include <stddef.h>
+
 #include "io.h"
 #include "libguest.h"
 #include "smp.h"
@@ -89,21 +91,24 @@ void idt_init(void)
 	/* Only the 32 exception vectors are present from the start: an
 	 * unexpected interrupt on any other vector then raises #NP with the
 	 * vector in the error code, which the dump shows. */
-	for (unsigned v = 0; v < 32; v++)
-		idt_set_gate(v, isr_stubs + v * ISR_STUB_SIZE, GATE_INTERRUPT_DPL0);
-	idt_set_gate(USER_RETURN_VECTOR, user_return_entry, GATE_INTERRUPT_DPL3);
+	for (unsigned v = 0; v < 32; v++) {
+		if (v == USER_RETURN_VECTOR)
+			idt_set_gate(v, user_return_entry, GATE_INTERRUPT_DPL3);
+		else
+			idt_set_gate(v, isr_stubs + v * ISR_STUB_SIZE, GATE_INTERRUPT_DPL0);
+	}
 }
 
-void desc_load_cpu(unsigned cpu_index, struct tss64 *tss)
+void desc_load_cpu(unsigned cpu_index, struct tss_io *tss)
 {
 	uintptr_t base = (uintptr_t)tss;
 	uint64_t limit = sizeof(*tss) - 1;
 	unsigned slot = (TSS_SEL_FIRST >> 3) + 2 * cpu_index;
 	uint16_t sel = (uint16_t)(TSS_SEL_FIRST + 16 * cpu_index);
 
-	/* No I/O permission bitmap: a base past the limit means none
-	 * (SDM vol. 1 §18.5.2); CPL 3 port access relies on IOPL = 3. */
-	tss->iomap_base = sizeof(*tss);
+	/* The bitmap is all zeroes (.bss): every port allowed at CPL 3. */
+	tss->tss.iomap_base = offsetof(struct tss_io, io_bitmap);
+	tss->io_bitmap_end = 0xff;
 	gdt[slot] = (limit & 0xffff) | ((uint64_t)(base & 0xffffff) << 16) |
 		    (DESC_TSS_AVAILABLE << 40) | (1ULL << 47) |
 		    ((limit >> 16 & 0xf) << 48) | ((uint64_t)(base >> 24 & 0xff) << 56);

@@ -43,10 +43,24 @@ struct tss64 {
 	uint16_t iomap_base;
 } __attribute__((packed));
 
+/* A TSS followed by an I/O permission bitmap that allows every port
+ * (SDM vol. 1 §18.5.2: one bit per port, 0 = allowed, and a final byte of
+ * all ones). run_in_user() also sets RFLAGS.IOPL = 3, which architecturally
+ * suffices, but this project's nested KVM hosts run CPL 3 code with IOPL 0
+ * and honour only the bitmap. */
+#define IO_BITMAP_BYTES (65536 / 8)
+
+struct tss_io {
+	struct tss64 tss;
+	uint8_t io_bitmap[IO_BITMAP_BYTES];
+	uint8_t io_bitmap_end;
+} __attribute__((packed));
+
 /* Fill the exception gates and the user-return gate, once, on the BSP. */
 void idt_init(void);
-/* Load the GDT, this CPU's TSS (selector from its index) and the IDT. */
-void desc_load_cpu(unsigned cpu_index, struct tss64 *tss);
+/* Load this CPU's TSS (selector from its index) and the IDT; the GDT is
+ * already loaded by the boot stub or the AP trampoline. */
+void desc_load_cpu(unsigned cpu_index, struct tss_io *tss);
 
 /* Install `fn` for `vector` (0-255) on all CPUs (the IDT is shared);
  * NULL removes it. Vectors >= 32 get a present interrupt gate; handlers of

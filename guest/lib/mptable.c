@@ -102,17 +102,20 @@ static const struct mp_floating *mptable_find_floating(void)
 	return f;
 }
 
+/* Walk the base table by its length, not by entry_count: some firmware
+ * (qboot under QEMU microvm) leaves entry_count 0, and Linux also walks by
+ * length. Every entry must fit inside base_length. */
 static bool mptable_parse(const struct mp_config *c, struct mptable_info *info,
 			  const char **why)
 {
 	const uint8_t *p = (const uint8_t *)(c + 1);
 	const uint8_t *end = (const uint8_t *)c + c->base_length;
 
-	for (unsigned i = 0; i < c->entry_count; i++) {
-		size_t size = p < end && *p == MP_ENTRY_PROCESSOR ? sizeof(struct mp_processor) : 8;
+	while (p < end) {
+		size_t size = *p == MP_ENTRY_PROCESSOR ? sizeof(struct mp_processor) : 8;
 
-		if (p >= end || (size_t)(end - p) < size) {
-			*why = "entries run past the base table length";
+		if ((size_t)(end - p) < size) {
+			*why = "an entry runs past the base table length";
 			return false;
 		}
 		switch (*p) {

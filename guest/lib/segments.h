@@ -18,8 +18,14 @@
 #define GDT_FIXED_ENTRIES   6
 #define GDT_ENTRIES         (GDT_FIXED_ENTRIES + 2 * GUEST_MAX_CPUS)
 
-/* Vectors the library owns (all >= 32, below the spurious vector). */
-#define USER_RETURN_VECTOR  0x7f  /* `int` gate with DPL 3: leave CPL 3 */
+/* Vectors the library owns.
+ *
+ * USER_RETURN_VECTOR is how user code gets back to CPL 0: `int $4` through
+ * a DPL 3 gate. Vector 4 (#OF) is otherwise dead in 64-bit mode, where
+ * INTO is invalid. A vector >= 32 would be the textbook choice, but on
+ * this project's nested KVM hosts `int n` at CPL 3 delivers only vectors
+ * below 32 (int $0x80 raises #UD there), and SYSCALL does not switch CPL. */
+#define USER_RETURN_VECTOR  4
 #define SMP_IPI_VECTOR      0xf0  /* wakes an idle CPU / signals completion */
 #define SPURIOUS_VECTOR     0xff
 

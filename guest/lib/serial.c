@@ -5,6 +5,8 @@
 
 #include "io.h"
 
+#include <stdint.h>
+
 #define UART_THR   0  /* transmit holding (write, DLAB=0) */
 #define UART_RBR   0  /* receive buffer (read, DLAB=0) */
 #define UART_DLL   0  /* divisor latch low (DLAB=1) */
@@ -23,8 +25,23 @@
 #define LSR_THRE   0x20  /* THR empty; with FIFOs on, the whole TX FIFO is empty */
 #define TX_FIFO_SIZE 16
 
+/* Bytes that were already received when serial_init() ran. Enabling the
+ * FIFOs clears them (PC16550D: FCR bit 0), and a VMM may have delivered
+ * early console input by then, so init moves them here first. Filled
+ * once at boot, drained by serial_getc() on any CPU. */
+static char early_rx[TX_FIFO_SIZE];
+static unsigned early_rx_len, early_rx_pos;
+
 void serial_init(void)
 {
+	while (early_rx_len < sizeof(early_rx)) {
+		uint8_t lsr = inb(SERIAL_COM1 + UART_LSR);
+
+		/* 0xff: nothing decodes the port, there is no UART */
+		if (lsr == 0xff || !(lsr & LSR_DR))
+			break;
+		early_rx[early_rx_len++] = (char)inb(SERIAL_COM1 + UART_RBR);
+	}
 	outb(SERIAL_COM1 + UART_IER, 0);          /* polled: no interrupts */
 	outb(SERIAL_COM1 + UART_LCR, LCR_DLAB);
 	outb(SERIAL_COM1 + UART_DLL, 1);          /* 115200 baud */
@@ -58,12 +75,20 @@ void serial_write(const char *buf, size_t len)
 
 bool serial_rx_ready(void)
 {
-	return inb(SERIAL_COM1 + UART_LSR) & LSR_DR;
+	return __atomic_load_n(&early_rx_pos, __ATOMIC_RELAXED) < early_rx_len ||
+	       (inb(SERIAL_COM1 + UART_LSR) & LSR_DR);
 }
 
 char serial_getc(void)
 {
-	while (!serial_rx_ready())
+	unsigned pos = __atomic_load_n(&early_rx_pos, __ATOMIC_RELAXED);
+
+	while (pos < early_rx_len) {
+		if (__atomic_compare_exchange_n(&early_rx_pos, &pos, pos + 1, false,
+						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return early_rx[pos];
+	}
+	while (!(inb(SERIAL_COM1 + UART_LSR) & LSR_DR))
 		__asm__ volatile("pause");
 	return (char)inb(SERIAL_COM1 + UART_RBR);
 }

@@ -21,7 +21,7 @@ struct percpu {
 	uint32_t index;
 	uint32_t apic_id;
 	uint32_t online;          /* set by the CPU once it is idle and ready */
-	struct tss64 tss __attribute__((aligned(16)));
+	struct tss_io tss __attribute__((aligned(16)));
 
 	/* exception_expect() state */
 	bool catch_active;

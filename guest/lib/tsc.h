@@ -4,12 +4,12 @@
 
 #include <stdint.h>
 
-/* The TSC frequency in Hz and where it came from (`*source`):
+/* The TSC frequency in Hz and where it came from (`*source`), trying:
  *   "cpuid-0x15"        crystal clock * ratio (SDM vol. 3 §18.7.3)
  *   "cpuid-0x40000010"  hypervisor timing leaf (TSC kHz in EAX)
+ *   "kvmclock"          KVM's pvclock scale factors (CPL 0 only: WRMSR)
  *   "pit"               measured against PIT channel 2 for ~50 ms
- * Works at CPL 0 and CPL 3 (the PIT measurement uses port I/O only, and
- * is better run at CPL 3 where its polling loop is not emulated). */
+ * and returns 0 with "unknown" if none works. */
 uint64_t tsc_hz(const char **source);
 
 #endif

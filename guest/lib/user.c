@@ -20,5 +20,5 @@ long run_in_user(long (*fn)(void *), void *arg)
 
 	if (read_cpl() != 0)
 		guest_abort("run_in_user called at CPL %u", read_cpl());
-	return __run_in_user(fn, arg, &cpu->tss, user_stacks[cpu->index] + USER_STACK_SIZE);
+	return __run_in_user(fn, arg, &cpu->tss.tss, user_stacks[cpu->index] + USER_STACK_SIZE);
 }

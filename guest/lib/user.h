@@ -2,7 +2,8 @@
  *
  * On this machine CPL 0 is emulated (~1.4M instructions/s) while CPL 3 runs
  * natively, so anything that loops belongs in run_in_user(). The identity
- * map is user-accessible and RFLAGS.IOPL is 3, so user code can use all
+ * map is user-accessible and every port is open to CPL 3 (RFLAGS.IOPL = 3
+ * and an all-zero I/O bitmap in the TSS), so user code can use all
  * memory, port I/O, printf(), report() and exit(); it cannot execute
  * privileged instructions (HLT, RDMSR/WRMSR, MOV to CRn, LIDT...). */
 #ifndef GUEST_USER_H

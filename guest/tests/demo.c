@@ -20,19 +20,6 @@ static void checkin(void *arg __unused)
 	__atomic_fetch_add(&checked_in, 1, __ATOMIC_ACQ_REL);
 }
 
-struct tsc_job {
-	uint64_t hz;
-	const char *source;
-};
-
-static long tsc_measure(void *p)
-{
-	struct tsc_job *job = p;
-
-	job->hz = tsc_hz(&job->source);
-	return 0;
-}
-
 /* add/xor loop; returns the checksum so the work cannot be dropped */
 static long compute_loop(void *p)
 {
@@ -50,7 +37,8 @@ int main(int argc __unused, char **argv __unused)
 {
 	const struct hvm_memmap_table_entry *map;
 	unsigned entries, cpus;
-	struct tsc_job tsc = { 0 };
+	const char *tsc_source;
+	uint64_t hz;
 	uint64_t iterations = LOOP_ITERATIONS, t0, t1, cycles;
 	long sum;
 
@@ -59,9 +47,13 @@ int main(int argc __unused, char **argv __unused)
 
 	map = startinfo_memmap(&entries);
 	printf("memory map (PVH start info v%u, %u entries):\n", startinfo_version(), entries);
-	for (unsigned i = 0; i < entries; i++)
-		printf("  %016lx-%016lx %s\n", map[i].addr, map[i].addr + map[i].size - 1,
-		       memmap_type_name(map[i].type));
+	for (unsigned i = 0; i < entries; i++) {
+		if (map[i].size == 0)
+			printf("  %016lx (empty entry, type %u)\n", map[i].addr, map[i].type);
+		else
+			printf("  %016lx-%016lx %s\n", map[i].addr,
+			       map[i].addr + map[i].size - 1, memmap_type_name(map[i].type));
+	}
 
 	cpus = smp_init();
 	printf("CPUs: %u in the MP table, %u online\n", smp_mptable_cpu_count(), cpus);
@@ -70,8 +62,8 @@ int main(int argc __unused, char **argv __unused)
 		printf("  CPU %u: APIC ID %u, checked in\n", i, checkin_apic_id[i]);
 	printf("%u of %u CPUs checked in\n", READ_ONCE(checked_in), cpus);
 
-	run_in_user(tsc_measure, &tsc);
-	printf("TSC: %lu kHz (from %s)\n", tsc.hz / 1000, tsc.source);
+	hz = tsc_hz(&tsc_source);
+	printf("TSC: %lu kHz (from %s)\n", hz / 1000, tsc_source);
 
 	t0 = rdtsc();
 	sum = run_in_user(compute_loop, &iterations);
@@ -79,8 +71,8 @@ int main(int argc __unused, char **argv __unused)
 	cycles = t1 - t0;
 	printf("CPL 3 loop: %lu iterations of add/xor in %lu TSC cycles (checksum %lx)\n",
 	       iterations, cycles, (uint64_t)sum);
-	if (tsc.hz && cycles) {
-		uint64_t us = cycles * 1000000 / tsc.hz;
+	if (hz && cycles) {
+		uint64_t us = cycles / (hz / 1000000);
 
 		printf("  %lu.%03lu s, %lu M iterations/s\n", us / 1000000, us / 1000 % 1000,
 		       us ? iterations / us : 0);

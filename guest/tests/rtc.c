@@ -32,11 +32,20 @@ static uint8_t cmos_read(uint8_t reg)
 	return inb(CMOS_DATA);
 }
 
-static void rtc_read_raw(struct rtc_time *t)
+/* UIP is set for under 2 ms each second; each poll is a VM exit (tens of
+ * microseconds), so this bound is seconds, not a tight race. */
+#define UIP_MAX_POLLS 100000
+
+static bool rtc_read_raw(struct rtc_time *t)
 {
+	unsigned polls = 0;
+
 	/* Registers are stable for at least 244 us after UIP reads 0. */
-	while (cmos_read(RTC_STATUS_A) & STATUS_A_UIP)
+	while (cmos_read(RTC_STATUS_A) & STATUS_A_UIP) {
+		if (++polls == UIP_MAX_POLLS)
+			return false;
 		cpu_relax();
+	}
 	t->sec = cmos_read(RTC_SEC);
 	t->min = cmos_read(RTC_MIN);
 	t->hour = cmos_read(RTC_HOUR);
@@ -44,6 +53,7 @@ static void rtc_read_raw(struct rtc_time *t)
 	t->month = cmos_read(RTC_MONTH);
 	t->year = cmos_read(RTC_YEAR);
 	t->century = cmos_read(RTC_CENTURY);
+	return true;
 }
 
 static unsigned bcd(unsigned v)
@@ -76,9 +86,14 @@ int main(int argc __unused, char **argv __unused)
 
 	report_prefix_push("rtc");
 	/* Read until two reads agree, so no field rolled over in between. */
-	rtc_read_raw(&a);
+	if (!rtc_read_raw(&a)) {
+		report(false, "status A UIP never cleared (0x%02x): is there an RTC?",
+		       cmos_read(RTC_STATUS_A));
+		return report_summary();
+	}
 	for (int tries = 0; tries < 5; tries++) {
-		rtc_read_raw(&b);
+		if (!rtc_read_raw(&b))
+			break;
 		if (!memcmp(&a, &b, sizeof(a)))
 			break;
 		a = b;

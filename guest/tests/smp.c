@@ -70,13 +70,16 @@ int main(int argc __unused, char **argv __unused)
 
 	idt_set_handler(PING_VECTOR, ping_handler);
 	idt_set_handler(PONG_VECTOR, pong_handler);
-	for (unsigned i = 1; i < n; i++)
-		apic_send_ipi(percpu[i].apic_id, PING_VECTOR);
-	/* Each pong is an interrupt to this CPU, so HLT wakes for every one;
-	 * a lost IPI shows up as the runner's timeout. */
+	/* One AP at a time: a LAPIC holds one pending interrupt per vector
+	 * (one IRR bit), so pongs sent at once could merge into one. Each
+	 * pong is an interrupt to this CPU, so HLT wakes for it; a lost IPI
+	 * shows up as the runner's timeout. */
 	irq_disable();
-	while (__atomic_load_n(&pongs, __ATOMIC_ACQUIRE) < n - 1)
-		safe_halt();
+	for (unsigned i = 1; i < n; i++) {
+		apic_send_ipi(percpu[i].apic_id, PING_VECTOR);
+		while (__atomic_load_n(&pongs, __ATOMIC_ACQUIRE) < i)
+			safe_halt();
+	}
 	for (unsigned i = 1; i < n; i++) {
 		if (READ_ONCE(pings[i]) != 1) {
 			report_info("CPU %u got %u pings", i, READ_ONCE(pings[i]));
