@@ -61,10 +61,11 @@ int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
  * devices). Returns 0 or -errno. */
 int mptable_write(struct guest_memory *mem, unsigned nr_cpus);
 
-/* The most processors the MP tables can announce: they must fit in the
- * 1 KiB between LAYOUT_EBDA_START and the legacy hole, the last KiB of base
- * memory where guests look for them (docs/boot.md). mptable_write() returns
- * -EINVAL for 0 CPUs and -E2BIG above this. */
-#define BOOT_MPTABLE_MAX_CPUS 37
+/* The most processors the MP tables announce: APIC IDs are 8 bits, 0xff is
+ * the broadcast ID and the I/O APIC takes ID nr_cpus. The configuration
+ * table lives in the EBDA KiB after the floating pointer for up to 37 CPUs
+ * and at 0xf0000 (BIOS area, e820 reserved) beyond (docs/boot.md).
+ * mptable_write() returns -EINVAL for 0 CPUs and -E2BIG above this. */
+#define BOOT_MPTABLE_MAX_CPUS 254
 
 #endif

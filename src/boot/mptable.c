@@ -1,7 +1,5 @@
-/* MP tables (Intel MultiProcessor Specification 1.4) in the last KiB of
- * base memory, where a BIOS would put its EBDA and where Linux looks for
- * the floating pointer ("639K-640K"). They give the guest its CPUs (APIC
- * IDs 0..n-1, CPU 0 the BSP) and the I/O APIC's interrupt routing:
+/* MP tables (Intel MultiProcessor Specification 1.4) for the guest's CPUs
+ * (APIC IDs 0..n-1, CPU 0 the BSP) and the I/O APIC's interrupt routing:
  *
  *   ISA IRQ 0          -> I/O APIC pin 2 (as on PCs: pin 0 is the 8259's)
  *   ISA IRQ 1, 3..15   -> pin = IRQ, bus-conforming (edge, active high)
@@ -10,17 +8,24 @@
  *                         for platform devices beyond the ISA range
  *   LINT0 ExtINT, LINT1 NMI on every local APIC (virtual wire mode)
  *
- * One KiB holds the fixed part and BOOT_MPTABLE_MAX_CPUS processor entries
- * (checked at compile time below). */
+ * The floating pointer sits in the last KiB of base memory (LAYOUT_EBDA_START),
+ * where a BIOS puts its EBDA and where guests look ("639K-640K", §4). The
+ * configuration table follows it there when it fits, which it does for up
+ * to MP_EBDA_MAX_CPUS processors; a larger one goes to MP_CONFIG_HIGH in the
+ * BIOS area, which e820 also reserves (guests follow physptr, §4.1). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "boot/boot.h"
 #include "boot/mptable.h"
 #include "layout.h"
 
-#define MP_AREA_SIZE      (LAYOUT_LEGACY_HOLE_START - LAYOUT_EBDA_START)
-#define MP_CONFIG_ADDRESS (LAYOUT_EBDA_START + sizeof(struct mp_floating_pointer))
+#define MP_EBDA_SIZE      (LAYOUT_LEGACY_HOLE_START - LAYOUT_EBDA_START)
+#define MP_CONFIG_LOW     (LAYOUT_EBDA_START + sizeof(struct mp_floating_pointer))
+/* The start of the F segment (0xf0000-0xfffff), where BIOSes keep their
+ * tables; inside the e820-reserved 0x9fc00-0xfffff. */
+#define MP_CONFIG_HIGH    0xf0000ULL
 #define MP_LAPIC_VERSION  0x14   /* integrated xAPIC */
 #define MP_IOAPIC_VERSION 0x11   /* 82093AA-compatible, 24 pins */
 #define MP_IOAPIC_PINS    24
@@ -34,14 +39,22 @@
 #define MP_IO_INTERRUPTS  ((MP_ISA_IRQS - 1) + (MP_IOAPIC_PINS - MP_ISA_IRQS))
 #define MP_LOCAL_INTERRUPTS 2
 
-#define MP_FIXED_SIZE (sizeof(struct mp_floating_pointer) + sizeof(struct mp_config_header) + \
-		       sizeof(struct mp_bus) + sizeof(struct mp_ioapic) + \
-		       (MP_IO_INTERRUPTS + MP_LOCAL_INTERRUPTS) * sizeof(struct mp_interrupt))
+/* Configuration table size without the processor entries. */
+#define MP_CONFIG_FIXED (sizeof(struct mp_config_header) + sizeof(struct mp_bus) + \
+			 sizeof(struct mp_ioapic) + \
+			 (MP_IO_INTERRUPTS + MP_LOCAL_INTERRUPTS) * sizeof(struct mp_interrupt))
+#define MP_CONFIG_SIZE(cpus) (MP_CONFIG_FIXED + (cpus) * sizeof(struct mp_processor))
+#define MP_CONFIG_MAX     MP_CONFIG_SIZE(BOOT_MPTABLE_MAX_CPUS)
+/* 37: the most processors whose table fits after the floating pointer. */
+#define MP_EBDA_MAX_CPUS  ((MP_EBDA_SIZE - sizeof(struct mp_floating_pointer) - MP_CONFIG_FIXED) / \
+			   sizeof(struct mp_processor))
 
-_Static_assert(MP_FIXED_SIZE + BOOT_MPTABLE_MAX_CPUS * sizeof(struct mp_processor) <= MP_AREA_SIZE,
-	       "BOOT_MPTABLE_MAX_CPUS processors do not fit in the EBDA KiB");
-_Static_assert(MP_FIXED_SIZE + (BOOT_MPTABLE_MAX_CPUS + 1) * sizeof(struct mp_processor) > MP_AREA_SIZE,
-	       "BOOT_MPTABLE_MAX_CPUS could be larger");
+_Static_assert(MP_CONFIG_HIGH + MP_CONFIG_MAX <= LAYOUT_HIGH_MEMORY_START,
+	       "MP configuration table for BOOT_MPTABLE_MAX_CPUS overruns the BIOS area");
+_Static_assert(MP_EBDA_MAX_CPUS == 37, "boot.h and docs/boot.md say 37 CPUs fit in the EBDA");
+_Static_assert(MP_CONFIG_MAX <= UINT16_MAX, "MP base table length is 16 bits");
+/* The I/O APIC takes ID nr_cpus, and 0xff is the broadcast ID. */
+_Static_assert(BOOT_MPTABLE_MAX_CPUS < 0xff, "APIC IDs are 8 bits with 0xff broadcast");
 
 static uint8_t checksum(const uint8_t *bytes, size_t len)
 {
@@ -91,10 +104,9 @@ static void local_interrupt_add(struct mp_builder *b, uint8_t type, uint8_t lint
 
 int mptable_write(struct guest_memory *mem, unsigned nr_cpus)
 {
-	uint8_t area[MP_AREA_SIZE];
+	uint8_t table[MP_CONFIG_MAX];
 	struct mp_floating_pointer fp = {
-		.signature = "_MP_", .physptr = (uint32_t)MP_CONFIG_ADDRESS,
-		.length = 1, .spec_rev = MP_SPEC_REV_1_4,
+		.signature = "_MP_", .length = 1, .spec_rev = MP_SPEC_REV_1_4,
 	};
 	struct mp_config_header hdr = {
 		.signature = "PCMP", .spec_rev = MP_SPEC_REV_1_4,
@@ -103,14 +115,15 @@ int mptable_write(struct guest_memory *mem, unsigned nr_cpus)
 	};
 	struct mp_builder b;
 	uint8_t ioapic_id = (uint8_t)nr_cpus;
+	uint64_t config_addr;
 
 	if (nr_cpus == 0)
 		return -EINVAL;
 	if (nr_cpus > BOOT_MPTABLE_MAX_CPUS)
 		return -E2BIG;
 
-	memset(area, 0, sizeof(area));
-	b = (struct mp_builder){ .buf = area + sizeof(fp), .used = sizeof(hdr) };
+	memset(table, 0, sizeof(table));
+	b = (struct mp_builder){ .buf = table, .used = sizeof(hdr) };
 	/* §4.3: entries sorted by type. */
 	for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
 		struct mp_processor p = {
@@ -145,11 +158,15 @@ int mptable_write(struct guest_memory *mem, unsigned nr_cpus)
 
 	hdr.length = (uint16_t)b.used;
 	hdr.entry_count = b.count;
-	memcpy(area + sizeof(fp), &hdr, sizeof(hdr));
-	area[sizeof(fp) + offsetof(struct mp_config_header, checksum)] =
-		checksum(area + sizeof(fp), b.used);
-	memcpy(area, &fp, sizeof(fp));
-	area[offsetof(struct mp_floating_pointer, checksum)] = checksum(area, sizeof(fp));
+	memcpy(table, &hdr, sizeof(hdr));
+	table[offsetof(struct mp_config_header, checksum)] = checksum(table, b.used);
 
-	return guest_memory_write(mem, LAYOUT_EBDA_START, area, sizeof(fp) + b.used);
+	config_addr = nr_cpus <= MP_EBDA_MAX_CPUS ? MP_CONFIG_LOW : MP_CONFIG_HIGH;
+	fp.physptr = (uint32_t)config_addr;
+	fp.checksum = checksum((const uint8_t *)&fp, sizeof(fp));
+
+	if (guest_memory_write(mem, LAYOUT_EBDA_START, &fp, sizeof(fp)) < 0 ||
+	    guest_memory_write(mem, config_addr, table, b.used) < 0)
+		return -EFAULT;
+	return 0;
 }

@@ -25,7 +25,8 @@ static uint8_t sum(const uint8_t *p, size_t len)
 	return s;
 }
 
-static void parse(const struct guest_memory *mem, unsigned nr_cpus, struct parsed *out)
+static void parse(const struct guest_memory *mem, unsigned nr_cpus, uint64_t config_addr,
+		  struct parsed *out)
 {
 	const uint8_t *fp = gpa(mem, LAYOUT_EBDA_START, 16);
 	const uint8_t *ct, *e, *end;
@@ -44,14 +45,17 @@ static void parse(const struct guest_memory *mem, unsigned nr_cpus, struct parse
 	assert_int_equal(sum(fp, 16), 0);
 	assert_int_equal(fp[11], 0);   /* feature 1: a configuration table follows */
 	physptr = test_get32(fp + 4);
-	assert_int_equal(physptr, LAYOUT_EBDA_START + 16);
+	assert_int_equal(physptr, config_addr);
 
 	ct = gpa(mem, physptr, 44);
 	assert_memory_equal(ct, "PCMP", 4);
 	length = test_get16(ct + 4);
 	count = test_get16(ct + 34);
 	assert_int_equal(ct[6], 4);
-	assert_true(physptr + length <= LAYOUT_LEGACY_HOLE_START);
+	/* Inside the e820-reserved 0x9fc00-0xfffff. */
+	assert_true(physptr >= LAYOUT_EBDA_START);
+	assert_true(physptr + length <= (physptr < LAYOUT_LEGACY_HOLE_START ?
+					 LAYOUT_LEGACY_HOLE_START : LAYOUT_HIGH_MEMORY_START));
 	assert_int_equal(sum(gpa(mem, physptr, length), length), 0);
 	assert_int_equal(test_get32(ct + 36), 0xfee00000);   /* local APIC address */
 	assert_int_equal(test_get16(ct + 40), 0);            /* no extended table */
@@ -114,14 +118,16 @@ static void parse(const struct guest_memory *mem, unsigned nr_cpus, struct parse
 	assert_ptr_equal(e, end);
 }
 
-static void check_tables(unsigned nr_cpus)
+/* The configuration table follows the floating pointer in the EBDA KiB up
+ * to 37 CPUs, and moves to the BIOS area at 0xf0000 beyond. */
+static void check_tables(unsigned nr_cpus, uint64_t config_addr)
 {
 	struct guest_memory mem;
 	struct parsed p;
 
 	ram_create(&mem, TEST_RAM);
 	assert_int_equal(mptable_write(&mem, nr_cpus), 0);
-	parse(&mem, nr_cpus, &p);
+	parse(&mem, nr_cpus, config_addr, &p);
 	assert_int_equal(p.processors, nr_cpus);
 	assert_int_equal(p.bsp_count, 1);
 	assert_int_equal(p.buses, 1);
@@ -144,28 +150,42 @@ static void check_tables(unsigned nr_cpus)
 	assert_int_equal(p.local_ints, 2);
 	assert_int_equal(p.lint_type[0], 3);   /* ExtINT on LINT0 */
 	assert_int_equal(p.lint_type[1], 1);   /* NMI on LINT1 */
-	/* Nothing written outside the EBDA KiB. */
+	/* Nothing written outside the floating pointer and the table. */
 	assert_true(ram_is_zero(&mem, 0, LAYOUT_EBDA_START));
-	assert_true(ram_is_zero(&mem, LAYOUT_LEGACY_HOLE_START, 0x60000));
+	if (config_addr == LAYOUT_EBDA_START + 16) {
+		assert_true(ram_is_zero(&mem, LAYOUT_LEGACY_HOLE_START, 0x60000));
+	} else {
+		assert_true(ram_is_zero(&mem, LAYOUT_EBDA_START + 16, 1024 - 16));
+		assert_true(ram_is_zero(&mem, LAYOUT_LEGACY_HOLE_START, config_addr - LAYOUT_LEGACY_HOLE_START));
+		assert_true(ram_is_zero(&mem, config_addr + 44 + 20 * nr_cpus + 8 + 8 + 25 * 8,
+					LAYOUT_HIGH_MEMORY_START - (config_addr + 44 + 20 * nr_cpus + 216)));
+	}
 	guest_memory_destroy(&mem);
 }
 
 static void test_one_cpu(void **state)
 {
 	(void)state;
-	check_tables(1);
+	check_tables(1, LAYOUT_EBDA_START + 16);
 }
 
 static void test_four_cpus(void **state)
 {
 	(void)state;
-	check_tables(4);
+	check_tables(4, LAYOUT_EBDA_START + 16);
 }
 
-static void test_max_cpus(void **state)
+static void test_most_cpus_in_the_ebda(void **state)
 {
 	(void)state;
-	check_tables(BOOT_MPTABLE_MAX_CPUS);
+	check_tables(37, LAYOUT_EBDA_START + 16);
+}
+
+static void test_more_cpus_move_the_table_to_the_bios_area(void **state)
+{
+	(void)state;
+	check_tables(38, 0xf0000);
+	check_tables(BOOT_MPTABLE_MAX_CPUS, 0xf0000);
 }
 
 static void test_refuses_cpu_counts_that_do_not_fit(void **state)
@@ -177,6 +197,7 @@ static void test_refuses_cpu_counts_that_do_not_fit(void **state)
 	assert_int_equal(mptable_write(&mem, 0), -EINVAL);
 	assert_int_equal(mptable_write(&mem, BOOT_MPTABLE_MAX_CPUS + 1), -E2BIG);
 	assert_int_equal(mptable_write(&mem, 255), -E2BIG);
+	assert_int_equal(mptable_write(&mem, 100000), -E2BIG);
 	assert_true(ram_is_zero(&mem, 0, 1 << 20));
 	guest_memory_destroy(&mem);
 }
@@ -186,7 +207,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_cpu),
 		cmocka_unit_test(test_four_cpus),
-		cmocka_unit_test(test_max_cpus),
+		cmocka_unit_test(test_most_cpus_in_the_ebda),
+		cmocka_unit_test(test_more_cpus_move_the_table_to_the_bios_area),
 		cmocka_unit_test(test_refuses_cpu_counts_that_do_not_fit),
 	};
 
