@@ -33,7 +33,7 @@ static int config_check(const struct guest_memory *mem, const struct boot_config
 	/* Every fixed boot structure (layout.h) lies below 1 MiB and kernels
 	 * load at 1 MiB: anything smaller cannot hold a kernel. */
 	if (guest_memory_low_end(mem) < LAYOUT_MIN_MEMORY)
-		return boot_fail(err, -ENOMEM, "guest RAM below 4 GiB is 0x%llx bytes, need at least 0x%llx",
+		return boot_fail(err, -ENOMEM, "guest RAM below the device hole is 0x%llx bytes, need at least 0x%llx",
 				 (unsigned long long)guest_memory_low_end(mem),
 				 (unsigned long long)LAYOUT_MIN_MEMORY);
 	return 0;
@@ -42,7 +42,7 @@ static int config_check(const struct guest_memory *mem, const struct boot_config
 int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
 	      struct boot_entry *entry, char err[BOOT_ERROR_MAX])
 {
-	/* struct elf_image is ~16 KiB; static would be shared state, so the
+	/* struct elf_image is ~14 KiB; static would be shared state, so the
 	 * stack it is (boot_load runs once, on the main thread). */
 	struct elf_image elf;
 	bool is_elf, pvh = false;
