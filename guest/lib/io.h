@@ -1,6 +1,7 @@
 /* Thin wrappers for the x86 instructions the library and tests use.
  * Port I/O works at CPL 3 too: run_in_user() enters user mode with
- * RFLAGS.IOPL = 3 (SDM vol. 1 §18.3). */
+ * RFLAGS.IOPL = 3 and every TSS has an all-zero I/O permission bitmap
+ * (SDM vol. 1 §18.5; see struct tss_io in desc.h). */
 #ifndef GUEST_IO_H
 #define GUEST_IO_H
 

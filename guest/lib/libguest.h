@@ -83,7 +83,9 @@ void report_prefix_pop(void);
 int report_summary(void);
 
 /* cmdline.c: the command line from hvm_start_info, split at spaces.
- * Keys are looked up as "key=value" words, key given without '='. */
+ * Keys are looked up as "key=value" words, key given without '='.
+ * cmdline_get_str() truncates the value to size - 1 bytes;
+ * cmdline_get_u64() fails on a value that is not entirely a number. */
 const char *cmdline_get(void);
 bool cmdline_get_str(const char *key, char *buf, size_t size);
 bool cmdline_get_u64(const char *key, uint64_t *val);
