@@ -5,13 +5,16 @@
  * Runs CMD with stdin from /dev/null and stdout into a pipe, copies what
  * it printed to our stdout, then prints one line:
  *
- *   spawn: first_output_ns=N exit_ns=N maxrss_kib=N status=N
+ *   spawn: first_output_ns=N exit_ns=N maxrss_kib=N cpu_us=N csw=N status=N
  *
  * first_output_ns  exec -> the first byte of its stdout reached us (a guest
  *                  that writes COM1 first: exec -> first guest instruction);
  *                  -1 if it printed nothing
  * exit_ns          exec -> wait4() returned (the process is gone)
  * maxrss_kib       the child's peak resident set (getrusage(2) ru_maxrss)
+ * cpu_us           its user + system CPU time (guest time counts as user
+ *                  time of the vCPU thread)
+ * csw              its voluntary + involuntary context switches
  * status           exit status, or 128 + signal number
  *
  * Why a C launcher: ru_maxrss of a child also covers the memory image it
@@ -37,6 +40,11 @@ static int64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static long long timeval_us(struct timeval tv)
+{
+	return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
 static int fail(const char *what)
@@ -118,9 +126,10 @@ int main(int argc, char **argv)
 		return ret;
 
 	fflush(stdout);
-	printf("\nspawn: first_output_ns=%lld exit_ns=%lld maxrss_kib=%ld status=%d\n",
+	printf("\nspawn: first_output_ns=%lld exit_ns=%lld maxrss_kib=%ld cpu_us=%lld csw=%ld status=%d\n",
 	       first_ns < 0 ? -1LL : (long long)(first_ns - *exec_ns),
 	       (long long)(exit_ns - *exec_ns), ru.ru_maxrss,
+	       timeval_us(ru.ru_utime) + timeval_us(ru.ru_stime), ru.ru_nvcsw + ru.ru_nivcsw,
 	       WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus));
 	return 0;
 }

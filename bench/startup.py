@@ -50,7 +50,8 @@ HELLO_OUTPUT = "hello from the guest"
 FIRST_OUTPUT = "!"
 RUN_TIMEOUT_S = 60
 SPAWN_LINE = re.compile(
-    r"\nspawn: first_output_ns=(-?\d+) exit_ns=(\d+) maxrss_kib=(\d+) status=(\d+)\n$")
+    r"\nspawn: first_output_ns=(-?\d+) exit_ns=(\d+) maxrss_kib=(\d+) cpu_us=(\d+) csw=(\d+) "
+    r"status=(\d+)\n$")
 SKIP_STATUS = 77  # meson's "test skipped"
 
 
@@ -111,7 +112,8 @@ def goal_line(met, text):
 # ---- running --------------------------------------------------------------
 
 def spawn(spawn_timed, argv, expect):
-    """One timed run. Returns (first_output_ms, exit_ms, maxrss_kib, status)."""
+    """One timed run. Returns (first_output_ms, exit_ms, maxrss_kib, cpu_ms,
+    context_switches, status)."""
     try:
         p = subprocess.run([spawn_timed] + argv, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -128,8 +130,8 @@ def spawn(spawn_timed, argv, expect):
         raise BenchError(f"{' '.join(argv)}: expected {expect!r} on the console, got "
                          f"{guest_out[-200:]!r}; stderr: "
                          f"{p.stderr.decode(errors='replace').strip()[-300:]}")
-    first, exit_ns, rss, status = (int(g) for g in m.groups())
-    return (first / 1e6 if first >= 0 else None, exit_ns / 1e6, rss, status)
+    first, exit_ns, rss, cpu_us, csw, status = (int(g) for g in m.groups())
+    return (first / 1e6 if first >= 0 else None, exit_ns / 1e6, rss, cpu_us / 1e3, csw, status)
 
 
 def timed_runs(spawn_timed, vmms, guests, runs, warmup):
@@ -142,8 +144,8 @@ def timed_runs(spawn_timed, vmms, guests, runs, warmup):
         for guest, (image, expect) in guests.items():
             for v in order:
                 r = spawn(spawn_timed, v.argv(image), expect)
-                if r[3] != v.ok_status:
-                    raise BenchError(f"{v.name} booting {image}: exit status {r[3]}, "
+                if r[5] != v.ok_status:
+                    raise BenchError(f"{v.name} booting {image}: exit status {r[5]}, "
                                      f"expected {v.ok_status}")
                 if i >= warmup:
                     results[(v.name, guest)].append(r)
@@ -290,6 +292,12 @@ def report_to_exit(results, vmms):
     print("== startup_to_exit: exec -> exit, booting build/guest/hello.elf")
     print_time_table(results, vmms, "hello", 0, "exec -> first guest output")
     print_time_table(results, vmms, "hello", 1, "exec -> exit (hello.elf)")
+    print("  CPU time (user + sys; guest time counts as user) and context switches, medians:")
+    print(f"  {'':<24} {'CPU ms first.elf':>17} {'hello.elf':>10} {'switches first.elf':>20} {'hello.elf':>10}")
+    for v in vmms:
+        cpu = [median_of(results, v.name, g, 3) for g in ("first", "hello")]
+        csw = [median_of(results, v.name, g, 4) for g in ("first", "hello")]
+        print(f"  {v.name:<24} {cpu[0]:17.2f} {cpu[1]:10.2f} {csw[0]:20g} {csw[1]:10g}")
     k = median_of(results, kvmrun.name, "hello", 1)
     r = ratio(k, median_of(results, raw.name, "hello", 1))
     print(goal_line(r <= GOAL_STARTUP_RATIO, f"kvmrun <= {GOAL_STARTUP_RATIO}x raw-kvm"))
