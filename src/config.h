@@ -9,8 +9,10 @@
 #include <stdio.h>
 
 /* Used when --cmdline is not given: serial console, reset through the
- * i8042 (our reset path), no PCI probing (there is no PCI bus). */
-#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=1 pci=off nomodule"
+ * i8042 (our reset path), no PCI probing (there is no PCI bus), and no
+ * i8042 aux/mux/keyboard probing, which would only wait for timeouts. */
+#define CONFIG_DEFAULT_CMDLINE \
+	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 #define CONFIG_DEFAULT_MEMORY  (128ULL << 20)
 #define CONFIG_MAX_CPUS        254   /* APIC IDs 0..253; 254 is the IOAPIC's, 255 broadcast */
 

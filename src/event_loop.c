@@ -134,6 +134,7 @@ int event_loop_run(const struct event_loop_config *cfg)
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (epfd < 0)
 		return log_syscall_error("epoll_create1", errno);
+	console_escape_init(&in.escape);
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++)
 		sigaddset(&set, handled_signals[i]);

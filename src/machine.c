@@ -29,6 +29,8 @@ struct machine {
 	struct platform platform;
 	int console_fd;
 	bool console_fd_owned;
+	bool vm_created;
+	bool platform_ready;
 	unsigned nr_created;  /* vCPUs created so far */
 };
 
@@ -87,7 +89,8 @@ static int open_images(struct machine *m)
 	return 0;
 }
 
-static int load_guest(struct machine *m, struct boot_entry *entry)
+/* Guest RAM with the guest loaded into it: input checks that need no KVM. */
+static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_entry *entry)
 {
 	struct boot_config boot = {
 		.kernel = m->kernel.data,
@@ -97,18 +100,28 @@ static int load_guest(struct machine *m, struct boot_entry *entry)
 		.cmdline = m->cfg->cmdline,
 	};
 	char err[BOOT_ERROR_MAX];
-	int ret = boot_load(&m->vm.mem, &boot, entry, err);
+	int ret = guest_memory_create(mem, m->cfg->memory_bytes);
 
 	if (ret < 0) {
-		log_error("%s: %s", m->cfg->kernel_path, err);
-		return -EINVAL;
+		log_error("cannot allocate %llu MiB of guest memory: %s",
+			  (unsigned long long)(m->cfg->memory_bytes >> 20), strerror(-ret));
+		return ret;
 	}
-	ret = mptable_write(&m->vm.mem, m->cfg->nr_cpus);
+	ret = boot_load(mem, &boot, entry, err);
+	if (ret < 0) {
+		log_error("%s: %s", m->cfg->kernel_path, err);
+		goto free_memory;
+	}
+	ret = mptable_write(mem, m->cfg->nr_cpus);
 	if (ret < 0) {
 		log_error("cannot write the MP table for %u vCPUs: %s", m->cfg->nr_cpus, strerror(-ret));
-		return -EINVAL;
+		goto free_memory;
 	}
 	return 0;
+
+free_memory:
+	guest_memory_destroy(mem);
+	return -EINVAL;
 }
 
 /* Opened only once all input has been validated, so that bad input never
@@ -188,84 +201,124 @@ static int exit_status(struct vm *vm)
 	}
 }
 
-static int run_vcpus(struct machine *m)
+int machine_start(struct machine *m)
 {
 	struct vm *vm = &m->vm;
-	bool interactive = m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO);
-	struct event_loop_config loop = {
-		.vm = vm,
-		.uart = &m->platform.com1,
-		.input_fd = m->cfg->console == CONSOLE_STDIO ? STDIN_FILENO : -1,
-		.escape_sequences = interactive,
-	};
 	int ret = 0;
 
-	if (interactive && terminal_raw_enter(STDIN_FILENO) < 0)
+	if (m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO) &&
+	    terminal_raw_enter(STDIN_FILENO) < 0)
 		log_warn("cannot put the terminal in raw mode; console input is line-buffered");
 	for (unsigned i = 0; i < vm->nr_vcpus && ret == 0; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
 	if (ret < 0)
 		vm_request_stop(vm, VM_STOP_VMM_ERROR, 0);
-	else
-		ret = event_loop_run(&loop);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vcpu_join(&vm->vcpus[i]);
-	terminal_restore();
 	return ret;
 }
 
-int machine_run(const struct config *cfg)
+int machine_wait(struct machine *m)
 {
-	struct machine m = { .cfg = cfg, .console_fd = -1 };
+	struct vm *vm = &m->vm;
+	struct event_loop_config loop = {
+		.vm = vm,
+		.uart = &m->platform.com1,
+		.input_fd = m->cfg->console == CONSOLE_STDIO ? STDIN_FILENO : -1,
+		.escape_sequences = m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO),
+	};
+	int ret = vm_stopping(vm) ? 0 : event_loop_run(&loop);
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	terminal_restore();
+	if (m->cfg->exit_stats)
+		print_exit_stats(vm);
+	return ret < 0 ? EXIT_STATUS_VMM_ERROR : exit_status(vm);
+}
+
+int machine_create(const struct config *cfg, struct machine **out)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	struct guest_memory mem;
 	struct boot_entry entry;
 	char err[256];
 	int status = EXIT_STATUS_BAD_INPUT;
 
-	m.vm.fd = -1;
-	if (open_images(&m) < 0)
-		goto close_images;
-	if (kvm_open(&m.kvm, "/dev/kvm", err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		status = EXIT_STATUS_VMM_ERROR;
-		goto close_images;
-	}
-	if (check_host_limits(&m) < 0)
-		goto close_kvm;
+	*out = NULL;
+	if (!m)
+		return EXIT_STATUS_VMM_ERROR;
+	m->cfg = cfg;
+	m->console_fd = -1;
+	m->kvm.fd = -1;
+	m->vm.fd = m->vm.stop_eventfd = -1;
+
+	if (open_images(m) < 0)
+		goto fail;
+	if (load_guest(m, &mem, &entry) < 0)
+		goto fail;
 	status = EXIT_STATUS_VMM_ERROR;
-	if (vm_create(&m.vm, &m.kvm, cfg->memory_bytes) < 0)
-		goto close_kvm;
-	if (load_guest(&m, &entry) < 0) {
-		status = EXIT_STATUS_BAD_INPUT;
-		goto destroy_vm;
+	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		guest_memory_destroy(&mem);
+		goto fail;
 	}
-	if (open_console(&m) < 0) {
+	if (check_host_limits(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
-		goto destroy_vm;
+		guest_memory_destroy(&mem);
+		goto fail;
 	}
-	if (platform_init(&m.platform, &m.vm, m.console_fd) < 0)
-		goto close_console;
-	if (create_vcpus(&m, &entry) < 0)
-		goto destroy_vcpus;
+	if (vm_create(&m->vm, &m->kvm, &mem) < 0)
+		goto fail;
+	m->vm_created = true;
+	if (open_console(m) < 0) {
+		status = EXIT_STATUS_BAD_INPUT;
+		goto fail;
+	}
+	if (platform_init(&m->platform, &m->vm, m->console_fd) < 0)
+		goto fail;
+	m->platform_ready = true;
+	if (create_vcpus(m, &entry) < 0)
+		goto fail;
+	*out = m;
+	return EXIT_STATUS_OK;
 
-	if (run_vcpus(&m) == 0)
-		status = exit_status(&m.vm);
-	if (cfg->exit_stats)
-		print_exit_stats(&m.vm);
+fail:
+	machine_destroy(m);
+	return status;
+}
 
-destroy_vcpus:
-	for (unsigned i = 0; i < m.nr_created; i++)
-		vcpu_destroy(&m.vm.vcpus[i]);
-	free(m.vm.vcpus);
-	platform_destroy(&m.platform);
-close_console:
-	if (m.console_fd_owned)
-		close(m.console_fd);
-destroy_vm:
-	vm_destroy(&m.vm);
-close_kvm:
-	kvm_close(&m.kvm);
-close_images:
-	image_file_close(&m.initrd);
-	image_file_close(&m.kernel);
+void machine_destroy(struct machine *m)
+{
+	if (!m)
+		return;
+	for (unsigned i = 0; i < m->nr_created; i++)
+		vcpu_destroy(&m->vm.vcpus[i]);
+	free(m->vm.vcpus);
+	if (m->platform_ready)
+		platform_destroy(&m->platform);
+	if (m->console_fd_owned)
+		close(m->console_fd);
+	if (m->vm_created)
+		vm_destroy(&m->vm);
+	kvm_close(&m->kvm);
+	image_file_close(&m->initrd);
+	image_file_close(&m->kernel);
+	free(m);
+}
+
+struct vm *machine_vm(struct machine *m)
+{
+	return &m->vm;
+}
+
+int machine_run(const struct config *cfg)
+{
+	struct machine *m;
+	int status = machine_create(cfg, &m);
+
+	if (status != EXIT_STATUS_OK)
+		return status;
+	machine_start(m);
+	status = machine_wait(m);
+	machine_destroy(m);
 	return status;
 }

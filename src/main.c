@@ -1,5 +1,6 @@
 /* kvmrun: a microVM monitor on KVM. main parses the command line, prepares
  * the process (signals) and hands over to the machine builder. */
+#include <signal.h>
 #include <stdio.h>
 
 #include "config.h"
@@ -32,6 +33,9 @@ int main(int argc, char **argv)
 	/* Before any thread exists, so every thread inherits the masks:
 	 * operator signals go to the event loop's signalfd only, kicks are
 	 * blocked except inside KVM_RUN. */
+	/* A console reader that goes away must not kill the VM: the UART
+	 * counts the failed write (EPIPE) instead. */
+	signal(SIGPIPE, SIG_IGN);
 	if (event_loop_block_signals() < 0 || vcpu_setup_kick_signal() < 0) {
 		log_error("cannot set up signal handling");
 		return EXIT_STATUS_VMM_ERROR;

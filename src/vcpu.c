@@ -56,16 +56,19 @@ int vcpu_setup_kick_signal(void)
 /* KVM_RUN runs with the thread's mask minus the kick signal. */
 static int set_run_signal_mask(struct vcpu *vcpu)
 {
-	struct {
+	/* The kernel's sigset_t is 64 bits on x86-64; the ioctl takes exactly
+	 * that, after the header (a union, not a struct with a flexible array
+	 * member in the middle: that is a GNU extension). */
+	union {
 		struct kvm_signal_mask hdr;
-		uint8_t bits[8];  /* the kernel's sigset_t is 64 bits on x86-64 */
+		uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
 	} mask = { .hdr.len = 8 };
 	sigset_t set;
 
 	if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0)
 		return -EINVAL;
 	sigdelset(&set, vcpu_kick_signal());
-	memcpy(mask.bits, &set, sizeof(mask.bits));
+	memcpy(mask.hdr.sigset, &set, 8);
 	if (ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask) < 0)
 		return log_syscall_error("KVM_SET_SIGNAL_MASK", errno);
 	return 0;
@@ -87,22 +90,22 @@ static int set_cpuid(struct vcpu *vcpu)
 /* MSRs a PC BIOS would have set before handing over. */
 static int set_boot_msrs(struct vcpu *vcpu)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry entries[2];
-	} msrs = {
-		.hdr.nmsrs = 2,
-		.entries = {
-			{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
-			{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_ENABLE_WB },
-		},
+	static const struct kvm_msr_entry boot_msrs[] = {
+		{ .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING },
+		{ .index = MSR_MTRR_DEF_TYPE, .data = MTRR_DEF_TYPE_ENABLE_WB },
 	};
+	union {
+		struct kvm_msrs hdr;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(boot_msrs)];
+	} msrs = { .hdr.nmsrs = 2 };
+
+	memcpy(msrs.hdr.entries, boot_msrs, sizeof(boot_msrs));
 	int ret = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 
 	if (ret < 0)
 		return log_syscall_error("KVM_SET_MSRS", errno);
 	if (ret != 2) {
-		log_error("KVM_SET_MSRS: MSR 0x%x was refused", msrs.entries[ret].index);
+		log_error("KVM_SET_MSRS: MSR 0x%x was refused", boot_msrs[ret].index);
 		return -EINVAL;
 	}
 	return 0;

@@ -57,21 +57,25 @@ static int create_in_kernel_platform(struct vm *vm)
 	return 0;
 }
 
-int vm_create(struct vm *vm, struct kvm *kvm, uint64_t memory_bytes)
+int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 {
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm = kvm;
-	vm->mem.fd = -1;
+	vm->mem = *mem;
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
 	vm->stop_eventfd = -1;
 	vm->vendor = host_vendor(kvm);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
 	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
-	if (vm->fd < 0)
-		return log_syscall_error("KVM_CREATE_VM", errno);
+	if (vm->fd < 0) {
+		ret = log_syscall_error("KVM_CREATE_VM", errno);
+		goto free_memory;
+	}
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_eventfd < 0) {
 		ret = log_syscall_error("eventfd", errno);
@@ -80,24 +84,19 @@ int vm_create(struct vm *vm, struct kvm *kvm, uint64_t memory_bytes)
 	ret = create_in_kernel_platform(vm);
 	if (ret < 0)
 		goto close_eventfd;
-	ret = guest_memory_create(&vm->mem, memory_bytes);
-	if (ret < 0) {
-		log_error("cannot allocate %llu MiB of guest memory: %s",
-			  (unsigned long long)(memory_bytes >> 20), strerror(-ret));
-		goto close_eventfd;
-	}
 	ret = add_memory_slots(vm);
 	if (ret < 0)
-		goto free_memory;
+		goto close_eventfd;
 	return 0;
 
-free_memory:
-	guest_memory_destroy(&vm->mem);
 close_eventfd:
 	close(vm->stop_eventfd);
+	vm->stop_eventfd = -1;
 close_vm:
 	close(vm->fd);
 	vm->fd = -1;
+free_memory:
+	guest_memory_destroy(&vm->mem);
 	return ret;
 }
 

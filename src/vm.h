@@ -36,10 +36,11 @@ struct vm {
 	int stop_eventfd;                /* readable once a stop was requested */
 };
 
-/* Create the VM with `memory_bytes` of RAM: KVM_CREATE_VM, TSS and
- * identity-map addresses, IRQ chip, PIT, memory slots, empty buses.
- * Returns 0 or -errno (the failing operation is logged). */
-int vm_create(struct vm *vm, struct kvm *kvm, uint64_t memory_bytes);
+/* Create the VM around `mem` (guest RAM, already loaded with the guest;
+ * the VM takes it over and frees it in vm_destroy, also on failure):
+ * KVM_CREATE_VM, TSS and identity-map addresses, IRQ chip, PIT, memory
+ * slots, empty buses. Returns 0 or -errno (the failing operation is logged). */
+int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem);
 void vm_destroy(struct vm *vm);
 
 /* Stop the VM: record why (the first caller wins), ask every vCPU to
