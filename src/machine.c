@@ -44,18 +44,11 @@ static uint64_t max_guest_phys(struct kvm *kvm)
 	return bits >= 64 ? UINT64_MAX : (1ULL << bits);
 }
 
-/* Limits that depend on the host: vCPUs KVM allows, RAM the host has. */
-static int check_host_limits(struct machine *m)
+/* The host's RAM bounds the guest's: checked before anything is allocated. */
+static int check_host_memory(const struct config *cfg)
 {
-	const struct config *cfg = m->cfg;
-	struct guest_memory layout;
 	struct sysinfo si;
 
-	if (cfg->nr_cpus > m->kvm.max_vcpus) {
-		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", cfg->nr_cpus,
-			  m->kvm.max_vcpus);
-		return -EINVAL;
-	}
 	if (sysinfo(&si) == 0) {
 		uint64_t host_ram = (uint64_t)si.totalram * si.mem_unit;
 
@@ -65,6 +58,20 @@ static int check_host_limits(struct machine *m)
 				  (unsigned long long)(host_ram >> 20));
 			return -EINVAL;
 		}
+	}
+	return 0;
+}
+
+/* Limits only KVM knows: how many vCPUs, how wide guest addresses may be. */
+static int check_kvm_limits(struct machine *m)
+{
+	const struct config *cfg = m->cfg;
+	struct guest_memory layout;
+
+	if (cfg->nr_cpus > m->kvm.max_vcpus) {
+		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", cfg->nr_cpus,
+			  m->kvm.max_vcpus);
+		return -EINVAL;
 	}
 	guest_memory_layout(&layout, cfg->memory_bytes);
 	const struct guest_region *top = &layout.regions[layout.nr_regions - 1];
@@ -251,7 +258,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->kvm.fd = -1;
 	m->vm.fd = m->vm.stop_eventfd = -1;
 
-	if (open_images(m) < 0)
+	if (check_host_memory(cfg) < 0 || open_images(m) < 0)
 		goto fail;
 	if (load_guest(m, &mem, &entry) < 0)
 		goto fail;
@@ -261,7 +268,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 		guest_memory_destroy(&mem);
 		goto fail;
 	}
-	if (check_host_limits(m) < 0) {
+	if (check_kvm_limits(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
 		guest_memory_destroy(&mem);
 		goto fail;

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""kvmrun refuses bad input with one line on stderr, exit status 2, and no
+output file left behind.
+
+meson runs one case per test:  bad_input.py --kvmrun PATH --guest-dir DIR --case NAME
+`--list` prints the case names. Exit status: 0 pass, 1 fail, 77 skip (a
+case that needs /dev/kvm on a host without it)."""
+
+import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+
+
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def synthetic_bzimage(setup_sects=4, version=0x020F, xloadflags=0x1, relocatable=1,
+                      total=None, cmdline_size=255):
+    """A bzImage with a valid-looking setup header and `total` bytes."""
+    size = total if total is not None else (setup_sects + 1) * 512 + 4096
+    img = bytearray(max(size, 0x260))
+    img[0x1F1] = setup_sects
+    img[0x200] = 0xEB                      # jmp: its offset gives the header's end
+    img[0x201] = 0x268 - 0x202
+    struct.pack_into("<H", img, 0x1FE, 0xAA55)
+    img[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", img, 0x206, version)
+    img[0x211] = 0x01                      # loadflags: LOADED_HIGH
+    struct.pack_into("<I", img, 0x22C, 0x7FFFFFFF)  # initrd_addr_max
+    struct.pack_into("<I", img, 0x230, 0x200000)    # kernel_alignment
+    img[0x234] = relocatable
+    struct.pack_into("<H", img, 0x236, xloadflags)
+    struct.pack_into("<I", img, 0x238, cmdline_size)
+    struct.pack_into("<I", img, 0x260, 0x400000)    # init_size
+    return bytes(img[:size])
+
+
+# name -> (needs_kvm, builder). A builder gets (tmpdir, guest_dir) and
+# returns (argv after the binary, substring expected in the error line).
+def cases():
+    def hello(g):
+        return os.path.join(g, "hello.elf")
+
+    def write(tmp, name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def truncated_elf(tmp, g):
+        # Cut the image in the middle of its first loadable segment.
+        data = open(hello(g), "rb").read()
+        phoff, = struct.unpack_from("<Q", data, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+        for i in range(phnum):
+            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
+            if p_type == 1 and p_filesz > 2:
+                cut = p_offset + p_filesz // 2
+                break
+        return ["--kernel", write(tmp, "cut.elf", data[:cut])], "cut.elf"
+
+    return {
+        "unknown_option": (False, lambda t, g: (["--kernel", hello(g), "--frobnicate"], "--frobnicate")),
+        "stray_argument": (False, lambda t, g: (["--kernel", hello(g), "extra"], "extra")),
+        "no_kernel": (False, lambda t, g: ([], "--kernel")),
+        "missing_kernel": (False, lambda t, g: (["--kernel", os.path.join(t, "nope")], "No such file")),
+        "kernel_is_directory": (False, lambda t, g: (["--kernel", t], "not a regular file")),
+        "empty_kernel": (False, lambda t, g: (["--kernel", write(t, "empty", b"")], "empty")),
+        "garbage_kernel": (False, lambda t, g: (["--kernel", write(t, "junk", os.urandom(8192))],
+                                                "unrecognised kernel image")),
+        "truncated_elf": (False, truncated_elf),
+        "truncated_bzimage": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage(total=1024))],
+                                                   "bz")),
+        "bzimage_protocol_too_old": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage(version=0x0204))],
+                                                          "protocol")),
+        "bzimage_not_64bit": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage(xloadflags=0))],
+                                                   "64-bit")),
+        "bzimage_cmdline_too_long": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage()),
+                                                           "--cmdline", "x" * 300], "command line")),
+        "pvh_cmdline_too_long": (False, lambda t, g: (["--kernel", hello(g), "--cmdline", "y" * 70000],
+                                                      "command line")),
+        "missing_initrd": (False, lambda t, g: (["--kernel", hello(g), "--initrd", os.path.join(t, "nope")],
+                                                "initrd")),
+        "empty_initrd": (False, lambda t, g: (["--kernel", hello(g), "--initrd", write(t, "rd", b"")], "empty")),
+        "initrd_too_large": (False, lambda t, g: (["--kernel", hello(g), "--memory", "16M",
+                                                   "--initrd", write(t, "big", b"\0" * (20 << 20))], "initrd")),
+        "memory_zero": (False, lambda t, g: (["--kernel", hello(g), "--memory", "0"], "--memory 0")),
+        "memory_too_small": (False, lambda t, g: (["--kernel", hello(g), "--memory", "2M"], "at least")),
+        "memory_garbage": (False, lambda t, g: (["--kernel", hello(g), "--memory", "lots"], "not a size")),
+        "memory_beyond_host": (False, lambda t, g: (["--kernel", hello(g), "--memory", "64T"], "host")),
+        "cpus_zero": (False, lambda t, g: (["--kernel", hello(g), "--cpus", "0"], "--cpus 0")),
+        "cpus_too_many": (False, lambda t, g: (["--kernel", hello(g), "--cpus", "1000"], "at most")),
+        "console_bad": (False, lambda t, g: (["--kernel", hello(g), "--console", "serial"], "--console")),
+    }
+
+
+def run_case(name, kvmrun, guest_dir):
+    needs_kvm, build = cases()[name]
+    if needs_kvm and not kvm_usable():
+        msg = f"SKIP: {name}: /dev/kvm not available"
+        print(msg)
+        print(msg, file=sys.stderr)
+        return SKIP
+    with tempfile.TemporaryDirectory(prefix="kvmrun-bad-input-") as tmp:
+        args, expect = build(tmp, guest_dir)
+        console = os.path.join(tmp, "console.out")
+        argv = [kvmrun] + args + ["--console", "file:" + console]
+        if name == "console_bad":
+            argv = [kvmrun] + args
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+        err = proc.stderr.decode(errors="replace")
+        out = proc.stdout.decode(errors="replace")
+        shown = " ".join(a if len(a) < 80 else a[:20] + "..." for a in argv)
+        print(f"$ {shown}\nexit status {proc.returncode}\nstderr: {err!r}\nstdout: {out!r}")
+        failures = []
+        if proc.returncode != 2:
+            failures.append(f"exit status {proc.returncode}, expected 2")
+        lines = err.splitlines()
+        if len(lines) != 1:
+            failures.append(f"{len(lines)} lines on stderr, expected exactly 1")
+        elif not lines[0].startswith("kvmrun: error: "):
+            failures.append("the error line does not start with 'kvmrun: error: '")
+        if expect not in err:
+            failures.append(f"the error does not mention {expect!r}")
+        if out:
+            failures.append("unexpected output on stdout")
+        if os.path.exists(console):
+            failures.append("a console file was created for a refused configuration")
+        for f in failures:
+            print("FAIL: " + f)
+        return 1 if failures else 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvmrun")
+    ap.add_argument("--guest-dir")
+    ap.add_argument("--case")
+    ap.add_argument("--list", action="store_true")
+    a = ap.parse_args()
+    if a.list:
+        print("\n".join(cases()))
+        return 0
+    return run_case(a.case, a.kvmrun, a.guest_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
