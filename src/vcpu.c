@@ -1,19 +1,16 @@
 #include "vcpu.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <x86intrin.h>
 
 #include "boot/cpu_state.h"
 #include "cpuid.h"
 #include "log.h"
-#include "vcpu_exit.h"
 #include "vm.h"
 
 #define MSR_IA32_MISC_ENABLE        0x1a0
@@ -26,53 +23,6 @@
 #define APIC_DELIVERY_MODE_MASK     (7u << 8)
 #define APIC_MODE_NMI               (4u << 8)
 #define APIC_MODE_EXTINT            (7u << 8)
-
-int vcpu_kick_signal(void)
-{
-	return SIGRTMIN;
-}
-
-/* The handler does nothing: the signal's only job is to make KVM_RUN
- * return -EINTR. It must exist (SIG_IGN signals are discarded and would
- * not interrupt KVM_RUN). */
-static void kick_handler(int sig)
-{
-	(void)sig;
-}
-
-int vcpu_setup_kick_signal(void)
-{
-	struct sigaction sa = { .sa_handler = kick_handler };
-	sigset_t set;
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(vcpu_kick_signal(), &sa, NULL) < 0)
-		return log_syscall_error("sigaction(kick signal)", errno);
-	sigemptyset(&set);
-	sigaddset(&set, vcpu_kick_signal());
-	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-/* KVM_RUN runs with the thread's mask minus the kick signal. */
-static int set_run_signal_mask(struct vcpu *vcpu)
-{
-	/* The kernel's sigset_t is 64 bits on x86-64; the ioctl takes exactly
-	 * that, after the header (a union, not a struct with a flexible array
-	 * member in the middle: that is a GNU extension). */
-	union {
-		struct kvm_signal_mask hdr;
-		uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
-	} mask = { .hdr.len = 8 };
-	sigset_t set;
-
-	if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0)
-		return -EINVAL;
-	sigdelset(&set, vcpu_kick_signal());
-	memcpy(mask.hdr.sigset, &set, 8);
-	if (ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask) < 0)
-		return log_syscall_error("KVM_SET_SIGNAL_MASK", errno);
-	return 0;
-}
 
 static int set_cpuid(struct vcpu *vcpu)
 {
@@ -192,76 +142,4 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_entry *entry)
 	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 		return log_syscall_error("KVM_SET_REGS", errno);
 	return 0;
-}
-
-/* A kick that arrived while the signal was blocked is left pending after
- * KVM_RUN returns -EINTR (KVM restores our mask, in which it is blocked).
- * Take it off so the next KVM_RUN does not return at once again. */
-static void consume_pending_kick(void)
-{
-	static const struct timespec no_wait = { 0, 0 };
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, vcpu_kick_signal());
-	while (sigtimedwait(&set, NULL, &no_wait) > 0)
-		;
-}
-
-static void *vcpu_thread_main(void *arg)
-{
-	struct vcpu *vcpu = arg;
-	struct vm *vm = vcpu->vm;
-
-	while (!(atomic_load_explicit(&vcpu->requests, memory_order_acquire) & VCPU_REQUEST_STOP)) {
-		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
-				consume_pending_kick();
-				continue;
-			}
-			log_syscall_error("KVM_RUN", errno);
-			vm_request_stop(vm, VM_STOP_VMM_ERROR, 0);
-			break;
-		}
-		uint64_t start = __rdtsc();
-		uint32_t basic = vcpu->run->exit_reason;
-		enum exit_outcome outcome = vcpu_handle_exit(vcpu);
-
-		exit_stats_record(&vcpu->stats, basic, __rdtsc() - start);
-		if (outcome == EXIT_OUTCOME_STOP || outcome == EXIT_OUTCOME_FAIL)
-			break;
-		/* EXIT_OUTCOME_REENTER and _CHECK_REQUESTS both go back through
-		 * the request check: one load, and it keeps the loop simple. */
-	}
-	return NULL;
-}
-
-int vcpu_start(struct vcpu *vcpu)
-{
-	char name[16];
-	int ret = set_run_signal_mask(vcpu);
-
-	if (ret < 0)
-		return ret;
-	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu);
-	if (ret != 0)
-		return log_syscall_error("pthread_create(vCPU)", ret);
-	vcpu->thread_started = true;
-	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
-	pthread_setname_np(vcpu->thread, name);
-	return 0;
-}
-
-void vcpu_join(struct vcpu *vcpu)
-{
-	if (vcpu->thread_started)
-		pthread_join(vcpu->thread, NULL);
-	vcpu->thread_started = false;
-}
-
-void vcpu_kick(struct vcpu *vcpu, enum vcpu_request request)
-{
-	atomic_fetch_or_explicit(&vcpu->requests, request, memory_order_release);
-	if (vcpu->thread_started && !pthread_equal(vcpu->thread, pthread_self()))
-		pthread_kill(vcpu->thread, vcpu_kick_signal());
 }

@@ -68,6 +68,9 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	mem->fd = -1;
 	vm->stop_eventfd = -1;
 	vm->vendor = host_vendor(kvm);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->parked_cond, NULL);
+	pthread_cond_init(&vm->resume_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -110,6 +113,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->fd >= 0)
 		close(vm->fd);
 	vm->fd = vm->stop_eventfd = -1;
+	pthread_cond_destroy(&vm->resume_cond);
+	pthread_cond_destroy(&vm->parked_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 }
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
@@ -127,6 +133,12 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i], VCPU_REQUEST_STOP);
+	/* Parked vCPUs wait on resume_cond, not for a kick; a pauser waits
+	 * on parked_cond and must give up. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->resume_cond);
+	pthread_cond_broadcast(&vm->parked_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	/* Wake the event loop; a failed write only means it is already awake. */
 	if (write(vm->stop_eventfd, &one, sizeof(one)) < 0)
 		(void)0;
@@ -148,4 +160,63 @@ void vm_irq_set_level(void *opaque, unsigned gsi, bool level)
 		if (!atomic_exchange(&warned, true))
 			log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
 	}
+}
+
+int vm_pause(struct vm *vm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->pause_lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i], VCPU_REQUEST_PAUSE);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->nr_parked < vm->nr_running && !vm_stopping(vm))
+		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
+	if (vm_stopping(vm))
+		ret = -ESHUTDOWN;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return ret;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = false;
+	pthread_cond_broadcast(&vm->resume_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_park_vcpu(struct vm *vm, struct vcpu *vcpu)
+{
+	(void)vcpu;
+	pthread_mutex_lock(&vm->pause_lock);
+	/* A pause request that arrives after the resume finds paused false
+	 * and does not park: nobody is waiting for it any more. */
+	if (vm->paused && !vm_stopping(vm)) {
+		vm->nr_parked++;
+		pthread_cond_broadcast(&vm->parked_cond);
+		while (vm->paused && !vm_stopping(vm))
+			pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
+		vm->nr_parked--;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_starting(struct vm *vm, struct vcpu *vcpu)
+{
+	(void)vcpu;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_running++;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu)
+{
+	(void)vcpu;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->nr_running--;
+	pthread_cond_broadcast(&vm->parked_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }

@@ -3,6 +3,7 @@
 #ifndef KVMRUN_VM_H
 #define KVMRUN_VM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -34,6 +35,22 @@ struct vm {
 	_Atomic int stop_reason;         /* enum vm_stop_reason or VM_STOP_CLAIMED */
 	int stop_code;
 	int stop_eventfd;                /* readable once a stop was requested */
+
+	/* Pause: vm_pause() sets `paused` and kicks every vCPU with
+	 * VCPU_REQUEST_PAUSE; each parks in vm_park_vcpu() until vm_resume().
+	 * All under pause_lock. nr_running counts vCPU threads inside their
+	 * run loop, so a pause never waits for a thread that has ended. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t parked_cond;      /* nr_parked or nr_running changed */
+	pthread_cond_t resume_cond;      /* paused cleared, or the VM stops */
+	bool paused;
+	unsigned nr_parked;
+	unsigned nr_running;
+
+	/* Called on the vCPU thread for request bits in
+	 * VCPU_REQUEST_HOOK_MASK (set before the vCPUs start). */
+	void (*request_hook)(void *ctx, struct vcpu *vcpu, unsigned requests);
+	void *request_hook_ctx;
 };
 
 /* Create the VM around `mem` (guest RAM, already loaded with the guest;
@@ -46,6 +63,18 @@ void vm_destroy(struct vm *vm);
 /* Stop the VM: record why (the first caller wins), ask every vCPU to
  * leave the guest and wake the event loop. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
+
+/* Get every vCPU out of KVM_RUN and parked. Returns 0 once all running
+ * vCPUs are parked, -ESHUTDOWN if the VM is stopping. Not for vCPU threads. */
+int vm_pause(struct vm *vm);
+
+/* Let parked vCPUs run again. */
+void vm_resume(struct vm *vm);
+
+/* vCPU-thread side of pause and of the thread's life (vcpu_run.c). */
+void vm_park_vcpu(struct vm *vm, struct vcpu *vcpu);
+void vm_vcpu_starting(struct vm *vm, struct vcpu *vcpu);
+void vm_vcpu_exited(struct vm *vm, struct vcpu *vcpu);
 
 static inline bool vm_stopping(struct vm *vm)
 {

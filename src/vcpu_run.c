@@ -1,0 +1,168 @@
+/* The vCPU thread: run loop, execution modes, requests and kicks.
+ * The protocol is in vcpu.h and docs/vcpu-kicks.md; the Promela model in
+ * tests/model/vcpu_kick.pml names the lines below that each step stands for. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <x86intrin.h>
+
+#include "log.h"
+#include "vcpu.h"
+#include "vcpu_exit.h"
+#include "vm.h"
+
+/* The kvm_run page of the vCPU running on this thread, for the kick
+ * signal's handler: a handler gets no context argument, and a thread-local
+ * is the one place it can find its own vCPU without a global. NULL on
+ * threads that are not vCPUs. */
+static __thread struct kvm_run *this_thread_run;
+
+int vcpu_kick_signal(void)
+{
+	return SIGRTMIN;
+}
+
+/* Async-signal-safe: one store to the shared page. KVM checks
+ * immediate_exit on entry to KVM_RUN and returns -EINTR without entering
+ * the guest (api.rst, "immediate_exit"), which closes the window between
+ * the last request check and the ioctl. A signal inside KVM_RUN makes it
+ * return -EINTR by itself. */
+static void kick_handler(int sig)
+{
+	(void)sig;
+	if (this_thread_run)
+		this_thread_run->immediate_exit = 1;
+}
+
+int vcpu_setup_kick_signal(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigset_t set;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(vcpu_kick_signal(), &sa, NULL) < 0)
+		return log_syscall_error("sigaction(kick signal)", errno);
+	sigemptyset(&set);
+	sigaddset(&set, vcpu_kick_signal());
+	return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void unblock_kick_signal(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, vcpu_kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+void vcpu_kick(struct vcpu *vcpu, unsigned requests)
+{
+	int expected = VCPU_MODE_IN_GUEST;
+
+	/* [K1] post the request ... */
+	atomic_fetch_or(&vcpu->requests, requests);
+	/* [K2] ... then look at the mode. Both seq_cst: see vcpu.h. Only the
+	 * kicker that moves IN_GUEST to EXITING signals; the vCPU's own
+	 * thread never needs to (it checks requests before re-entering). */
+	if (atomic_compare_exchange_strong(&vcpu->mode, &expected, VCPU_MODE_EXITING) &&
+	    !pthread_equal(vcpu->self, pthread_self())) {
+		/* IN_GUEST was stored after `self`: the CAS made it visible. */
+		atomic_fetch_add_explicit(&vcpu->kicks_signalled, 1, memory_order_relaxed);
+		pthread_kill(vcpu->self, vcpu_kick_signal());
+	}
+}
+
+/* Act on the posted requests. Returns false when the loop must end. */
+static bool handle_requests(struct vcpu *vcpu, unsigned requests)
+{
+	struct vm *vm = vcpu->vm;
+
+	if (requests & VCPU_REQUEST_STOP)
+		return false;  /* the bit stays set: every later check sees it too */
+	atomic_fetch_and(&vcpu->requests, ~(requests & ~VCPU_REQUEST_STOP));
+	if (requests & VCPU_REQUEST_DUMP_STATE) {
+		fprintf(stderr, "kvmrun: vCPU %u state:\n", vcpu->index);
+		vcpu_dump_state(vcpu, stderr);
+	}
+	if ((requests & VCPU_REQUEST_HOOK_MASK) && vm->request_hook)
+		vm->request_hook(vm->request_hook_ctx, vcpu, requests & VCPU_REQUEST_HOOK_MASK);
+	if (requests & VCPU_REQUEST_PAUSE)
+		vm_park_vcpu(vm, vcpu);
+	return true;
+}
+
+static void *vcpu_thread_main(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	struct vm *vm = vcpu->vm;
+	struct kvm_run *run = vcpu->run;
+
+	vcpu->self = pthread_self();
+	this_thread_run = run;
+	unblock_kick_signal();
+	for (;;) {
+		/* [V1] publish "about to enter", then [V2] the last check. */
+		atomic_store(&vcpu->mode, VCPU_MODE_IN_GUEST);
+		unsigned requests = atomic_load(&vcpu->requests);
+		if (requests) {
+			atomic_store(&vcpu->mode, VCPU_MODE_OUTSIDE_GUEST);
+			if (!handle_requests(vcpu, requests))
+				break;
+			continue;
+		}
+		/* [V3] enter; a kick since V1 has set immediate_exit or is a
+		 * pending signal, so this returns at once if one came. */
+		int ret = ioctl(vcpu->fd, KVM_RUN, 0);
+		int err = errno;
+		/* [V4] withdraw, then re-arm: a handler that runs after this
+		 * store belongs to a kick whose request V2 will see. */
+		atomic_store(&vcpu->mode, VCPU_MODE_OUTSIDE_GUEST);
+		run->immediate_exit = 0;
+		if (ret < 0) {
+			if (err == EINTR || err == EAGAIN)
+				continue;
+			log_syscall_error("KVM_RUN", err);
+			vm_request_stop(vm, VM_STOP_VMM_ERROR, 0);
+			break;
+		}
+		uint64_t start = __rdtsc();
+		uint32_t basic = run->exit_reason;
+		enum exit_outcome outcome = vcpu_handle_exit(vcpu);
+
+		exit_stats_record(&vcpu->stats, basic, __rdtsc() - start);
+		if (outcome == EXIT_OUTCOME_STOP || outcome == EXIT_OUTCOME_FAIL)
+			break;
+		/* REENTER and CHECK_REQUESTS both go through V1/V2: the check
+		 * is one load, and it must happen before every entry anyway. */
+	}
+	this_thread_run = NULL;
+	vm_vcpu_exited(vm, vcpu);
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	char name[16];
+	int ret;
+
+	vm_vcpu_starting(vcpu->vm, vcpu);
+	ret = pthread_create(&vcpu->thread, NULL, vcpu_thread_main, vcpu);
+	if (ret != 0) {
+		vm_vcpu_exited(vcpu->vm, vcpu);
+		return log_syscall_error("pthread_create(vCPU)", ret);
+	}
+	atomic_store(&vcpu->thread_started, true);
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+	pthread_setname_np(vcpu->thread, name);
+	return 0;
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (atomic_load(&vcpu->thread_started))
+		pthread_join(vcpu->thread, NULL);
+	atomic_store(&vcpu->thread_started, false);
+}
