@@ -184,6 +184,10 @@ void vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->paused = false;
+	/* Do not wait for the vCPUs to leave: on a busy host that takes a
+	 * scheduler tick each. A vCPU that has not run again by the next
+	 * vm_pause() simply stays parked, and counts as paused: it has not
+	 * executed guest code since the last pause. */
 	pthread_cond_broadcast(&vm->resume_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
 }
@@ -200,6 +204,7 @@ void vm_park_vcpu(struct vm *vm, struct vcpu *vcpu)
 		while (vm->paused && !vm_stopping(vm))
 			pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
 		vm->nr_parked--;
+		pthread_cond_broadcast(&vm->parked_cond);
 	}
 	pthread_mutex_unlock(&vm->pause_lock);
 }

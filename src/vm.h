@@ -41,7 +41,7 @@ struct vm {
 	 * All under pause_lock. nr_running counts vCPU threads inside their
 	 * run loop, so a pause never waits for a thread that has ended. */
 	pthread_mutex_t pause_lock;
-	pthread_cond_t parked_cond;      /* nr_parked or nr_running changed */
+	pthread_cond_t parked_cond;      /* nr_parked or nr_running changed, or stop */
 	pthread_cond_t resume_cond;      /* paused cleared, or the VM stops */
 	bool paused;
 	unsigned nr_parked;
@@ -68,7 +68,7 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
  * vCPUs are parked, -ESHUTDOWN if the VM is stopping. Not for vCPU threads. */
 int vm_pause(struct vm *vm);
 
-/* Let parked vCPUs run again. */
+/* Let parked vCPUs run again. Returns at once; see vm.c. */
 void vm_resume(struct vm *vm);
 
 /* vCPU-thread side of pause and of the thread's life (vcpu_run.c). */
