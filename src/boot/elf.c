@@ -333,8 +333,10 @@ int elf_copy_segments(struct guest_memory *mem, const struct elf_image *elf)
 		dst = guest_memory_ptr(mem, seg->paddr, seg->memsz);
 		if (!dst)
 			return -EFAULT;
+		/* p_memsz beyond p_filesz (.bss) is already zero: boot_load()
+		 * takes freshly zeroed RAM. Zeroing it again would fault in every
+		 * page of a large .bss (test kernels carry megabytes) for nothing. */
 		memcpy(dst, elf->data + seg->offset, seg->filesz);
-		memset(dst + seg->filesz, 0, seg->memsz - seg->filesz);
 	}
 	return 0;
 }
