@@ -30,6 +30,7 @@ int platform_init(struct platform *p, struct vm *vm, int console_fd)
 	i8042_init(&p->i8042, vm_stop_request(vm));
 	rtc_init(&p->rtc, guest_memory_low_end(mem), high);
 	exit_port_init(&p->exit_port, vm_stop_request(vm));
+	post_code_init(&p->post_code);
 
 	ret = map(vm, PLATFORM_COM1_PORT, UART_PORTS, &uart_ops, &p->com1, "uart-com1");
 	if (!ret)
@@ -38,6 +39,8 @@ int platform_init(struct platform *p, struct vm *vm, int console_fd)
 		ret = map(vm, PLATFORM_I8042_CMD, 1, &i8042_command_ops, &p->i8042, "i8042-command");
 	if (!ret)
 		ret = map(vm, PLATFORM_RTC_PORT, 2, &rtc_ops, &p->rtc, "rtc");
+	if (!ret)
+		ret = map(vm, POST_CODE_PORT, 1, &post_code_ops, &p->post_code, "post-code");
 	if (!ret)
 		ret = map(vm, EXIT_PORT_BASE, EXIT_PORT_LEN, &exit_port_ops, &p->exit_port, "exit-port");
 	if (ret < 0)

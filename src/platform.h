@@ -5,6 +5,7 @@
 
 #include "devices/exit_port.h"
 #include "devices/i8042.h"
+#include "devices/post_code.h"
 #include "devices/rtc.h"
 #include "devices/uart.h"
 
@@ -21,6 +22,7 @@ struct platform {
 	struct i8042 i8042;
 	struct rtc rtc;
 	struct exit_port exit_port;
+	struct post_code post_code;
 	bool com1_ready;
 };
 

@@ -149,6 +149,71 @@ void vm_stop_request_cb(void *vm, enum vm_stop_reason reason, int code)
 	vm_request_stop(vm, reason, code);
 }
 
+static int ioeventfd_ctl(struct vm *vm, enum vm_io_space space, uint64_t addr, unsigned len,
+			 const uint64_t *datamatch, int fd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.datamatch = datamatch ? *datamatch : 0,
+		.flags = (space == VM_IO_PIO ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	if (len != 1 && len != 2 && len != 4 && len != 8)
+		return -EINVAL;
+	if (ioctl(vm->fd, KVM_IOEVENTFD, &io) < 0) {
+		int err = errno;
+
+		log_error("KVM_IOEVENTFD (%s %s 0x%llx, %u bytes): %s", assign ? "add" : "remove",
+			  space == VM_IO_PIO ? "port" : "MMIO", (unsigned long long)addr, len,
+			  strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int vm_add_ioeventfd(struct vm *vm, enum vm_io_space space, uint64_t addr, unsigned len,
+		     const uint64_t *datamatch, int fd)
+{
+	return ioeventfd_ctl(vm, space, addr, len, datamatch, fd, true);
+}
+
+int vm_remove_ioeventfd(struct vm *vm, enum vm_io_space space, uint64_t addr, unsigned len,
+			const uint64_t *datamatch, int fd)
+{
+	return ioeventfd_ctl(vm, space, addr, len, datamatch, fd, false);
+}
+
+static int irqfd_ctl(struct vm *vm, unsigned gsi, int fd, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vm->fd, KVM_IRQFD, &irqfd) < 0) {
+		int err = errno;
+
+		log_error("KVM_IRQFD (%s gsi %u): %s", assign ? "add" : "remove", gsi, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+int vm_add_irqfd(struct vm *vm, unsigned gsi, int fd)
+{
+	return irqfd_ctl(vm, gsi, fd, true);
+}
+
+int vm_remove_irqfd(struct vm *vm, unsigned gsi, int fd)
+{
+	return irqfd_ctl(vm, gsi, fd, false);
+}
+
 void vm_irq_set_level(void *opaque, unsigned gsi, bool level)
 {
 	struct vm *vm = opaque;

@@ -81,6 +81,23 @@ static inline bool vm_stopping(struct vm *vm)
 	return atomic_load_explicit(&vm->stop_reason, memory_order_acquire) != VM_STOP_NONE;
 }
 
+enum vm_io_space { VM_IO_PIO, VM_IO_MMIO };
+
+/* Have KVM signal the eventfd `fd` when the guest writes `len` bytes (1, 2,
+ * 4 or 8) at `addr`, matching *datamatch unless datamatch is NULL. The
+ * write completes in the kernel: no exit reaches the VMM (the fast path for
+ * virtio queue notifications). Returns 0 or -errno (logged). */
+int vm_add_ioeventfd(struct vm *vm, enum vm_io_space space, uint64_t addr, unsigned len,
+		     const uint64_t *datamatch, int fd);
+int vm_remove_ioeventfd(struct vm *vm, enum vm_io_space space, uint64_t addr, unsigned len,
+			const uint64_t *datamatch, int fd);
+
+/* Have KVM raise interrupt line `gsi` (an edge) each time the eventfd `fd`
+ * is written: device back-ends interrupt the guest without a VMM thread or
+ * an ioctl. Returns 0 or -errno (logged). */
+int vm_add_irqfd(struct vm *vm, unsigned gsi, int fd);
+int vm_remove_irqfd(struct vm *vm, unsigned gsi, int fd);
+
 /* irq_line callback: drive an IOAPIC/PIC input through KVM_IRQ_LINE. */
 void vm_irq_set_level(void *vm, unsigned gsi, bool level);
 
