@@ -19,6 +19,7 @@
 #include "machine.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "kvm_test.h"
 
 #define DOORBELL_PORT 0x604
 #define IRQ_GSI       5
@@ -90,16 +91,6 @@ int main(void)
 		cmocka_unit_test(test_doorbell_and_interrupt),
 		cmocka_unit_test(test_bad_arguments_are_refused),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
-	if (fd < 0) {
-		fprintf(stderr, "SKIP: /dev/kvm not available (%s): eventfd tests not run\n",
-			strerror(errno));
-		printf("SKIP: /dev/kvm not available\n");
-		return 77;
-	}
-	close(fd);
-	if (vcpu_setup_kick_signal() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return kvm_test_run("eventfd tests", tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "machine.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "kvm_test.h"
 
 #define NR_VCPUS        4
 #define COUNTERS_GPA    0x1000000ULL
@@ -263,16 +264,6 @@ int main(void)
 		cmocka_unit_test(test_pause_resume_cycles),
 		cmocka_unit_test(test_kick_hammer),
 	};
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
-	if (fd < 0) {
-		fprintf(stderr, "SKIP: /dev/kvm not available (%s): vCPU stress tests not run\n",
-			strerror(errno));
-		printf("SKIP: /dev/kvm not available\n");
-		return 77;
-	}
-	close(fd);
-	if (vcpu_setup_kick_signal() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return kvm_test_run("vCPU stress tests", tests, setup, teardown);
 }
