@@ -1,4 +1,5 @@
-/* raw_kvm: the reference for kvmrun's start-up benchmark (bench/README.md).
+/* raw_kvm: the reference for kvmrun's start-up and exit benchmarks
+ * (bench/README.md).
  *
  * The least a C program has to do to build the VM kvmrun builds and run a
  * PVH guest to its exit: the same KVM ioctls in the same order (identity
@@ -9,8 +10,11 @@
  * knows three ports: COM1's THR (to stdout), COM1's LSR (always "ready to
  * transmit") and kvmrun's exit port 0x600. No threads, no event loop, no
  * device model, no heap: whatever kvmrun spends beyond this is its overhead.
+ * Every other exit gets the least handling there is: port writes and MMIO
+ * writes are dropped, port and MMIO reads return all-ones. That is the
+ * raw loop the exit benchmark compares kvmrun's exit path with.
  *
- * Usage: raw_kvm IMAGE
+ * Usage: raw_kvm IMAGE [CMDLINE]
  * Exit status as kvmrun's: the guest's code; 2 bad image; 3 host/KVM error;
  * 4 guest crash. */
 #include <elf.h>
@@ -40,9 +44,9 @@
 #define EBDA_START        0x9fc00ULL
 #define HIGH_MEMORY_START 0x100000ULL
 
-/* kvmrun's default command line; this guest ignores it, but the bytes are
- * the same. */
+/* The command line when none is given; the start-up guests ignore it. */
 #define CMDLINE "console=ttyS0 reboot=k panic=1 pci=off nomodule"
+#define CMDLINE_MAX       4096  /* with its NUL; far below the 64 KiB kvmrun allows */
 
 #define PORT_COM1_THR     0x3f8
 #define PORT_COM1_LSR     0x3fd
@@ -184,7 +188,7 @@ unmap:
 /* What the guest finds in RAM besides its image: kvmrun's boot GDT (flat
  * 32-bit code at 0x10, data at 0x18), the command line, and hvm_start_info
  * followed by the memory map, with kvmrun's e820 entries. */
-static void boot_data_write(struct raw_vm *v)
+static void boot_data_write(struct raw_vm *v, const char *cmdline, size_t cmdline_size)
 {
 	static const uint64_t gdt[4] = { 0, 0, 0x00cf9b000000ffffULL, 0x00cf93000000ffffULL };
 	const struct hvm_memmap_entry map[3] = {
@@ -201,7 +205,7 @@ static void boot_data_write(struct raw_vm *v)
 	};
 
 	memcpy(v->ram + BOOT_GDT_ADDR, gdt, sizeof(gdt));
-	memcpy(v->ram + CMDLINE_ADDR, CMDLINE, sizeof(CMDLINE));
+	memcpy(v->ram + CMDLINE_ADDR, cmdline, cmdline_size);
 	memcpy(v->ram + START_INFO_ADDR, &info, sizeof(info));
 	memcpy(v->ram + START_INFO_ADDR + sizeof(info), map, sizeof(map));
 }
@@ -387,10 +391,17 @@ static int vcpu_run(struct raw_vm *v)
 int main(int argc, char **argv)
 {
 	struct raw_vm v = { .kvm = -1, .vm = -1, .vcpu = -1 };
+	const char *cmdline = argc == 3 ? argv[2] : CMDLINE;
+	size_t cmdline_size = strlen(cmdline) + 1;
 	int status;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: raw_kvm IMAGE   (a PVH ELF; 1 vCPU, 128 MiB)\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: raw_kvm IMAGE [CMDLINE]   (a PVH ELF; 1 vCPU, 128 MiB)\n");
+		return STATUS_BAD_INPUT;
+	}
+	if (cmdline_size > CMDLINE_MAX) {
+		fprintf(stderr, "raw_kvm: command line of %zu bytes: at most %d\n",
+			cmdline_size - 1, CMDLINE_MAX - 1);
 		return STATUS_BAD_INPUT;
 	}
 	/* Descriptors and mappings are left to process exit: that is the
@@ -399,7 +410,7 @@ int main(int argc, char **argv)
 	if (!status)
 		status = image_load(&v, argv[1]);
 	if (!status) {
-		boot_data_write(&v);
+		boot_data_write(&v, cmdline, cmdline_size);
 		status = vcpu_create(&v);
 	}
 	if (!status)
