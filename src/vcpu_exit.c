@@ -86,6 +86,19 @@ static enum exit_outcome guest_crashed(struct vcpu *vcpu, const char *what)
 	exit_reason_from_run(&er, vcpu->run, vcpu->vm->vendor);
 	exit_reason_describe(&er, desc, sizeof(desc));
 	log_error("guest crashed on vCPU %u: %s: %s", vcpu->index, what, desc);
+	if (er.basic == KVM_EXIT_INTERNAL_ERROR) {
+		/* The suberror's extra words (api.rst: data[0..ndata-1]). */
+		uint32_t n = vcpu->run->internal.ndata;
+
+		if (n > sizeof(vcpu->run->internal.data) / sizeof(vcpu->run->internal.data[0]))
+			n = sizeof(vcpu->run->internal.data) / sizeof(vcpu->run->internal.data[0]);
+		fprintf(stderr, "  internal error data (%u words):", n);
+		for (uint32_t i = 0; i < n; i++)
+			fprintf(stderr, " %016llx", (unsigned long long)vcpu->run->internal.data[i]);
+		fputc('\n', stderr);
+	} else if (er.basic == KVM_EXIT_FAIL_ENTRY) {
+		fprintf(stderr, "  failed entry on host CPU %u\n", vcpu->run->fail_entry.cpu);
+	}
 	vcpu_dump_state(vcpu, stderr);
 	vm_request_stop(vcpu->vm, VM_STOP_CRASH, 0);
 	return EXIT_OUTCOME_FAIL;
