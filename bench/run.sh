@@ -1,11 +1,43 @@
 #!/usr/bin/env bash
-# kvmrun start-up benchmark: install what it needs (valgrind, QEMU as the
-# outside reference), build, run bench/startup.py, keep a copy of the
-# output in bench/results/. Options go to startup.py (--runs N, --no-qemu,
-# --no-callgrind, --profile-dir DIR); KVMRUN_BENCH_BUILD picks the build
-# directory (default: build, which must not use sanitizers).
+# kvmrun benchmarks (bench/README.md): install what they need (valgrind,
+# QEMU as the outside reference), build, run, keep a copy of each output in
+# bench/results/.
+#
+#   bench/run.sh                    both benchmarks, default settings
+#   bench/run.sh startup [OPTIONS]  the start-up benchmark (bench/startup.py)
+#   bench/run.sh exits [OPTIONS]    the exit-path benchmark (bench/exits.py)
+#
+# With both, only the options they share are accepted (--no-qemu,
+# --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
+# KVMRUN_BENCH_BUILD picks the build directory (default: build, which must
+# not use sanitizers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+which=(startup exits)
+case "${1:-}" in
+startup | exits)
+	which=("$1")
+	shift
+	;;
+all)
+	shift
+	;;
+esac
+if ((${#which[@]} > 1)); then
+	for ((i = 1; i <= $#; i++)); do
+		case "${!i}" in
+		--no-qemu | --no-callgrind) ;;
+		--profile-dir) ((i++)) ;;
+		--profile-dir=*) ;;
+		*)
+			echo "bench/run.sh: ${!i}: name the benchmark it is for," \
+				"e.g. bench/run.sh startup --runs 60 or bench/run.sh exits --rounds 9" >&2
+			exit 2
+			;;
+		esac
+	done
+fi
 
 scripts/install-deps.sh --bench
 build=${KVMRUN_BENCH_BUILD:-build}
@@ -13,8 +45,15 @@ build=${KVMRUN_BENCH_BUILD:-build}
 ninja -C "$build" >/dev/null
 
 mkdir -p bench/results
-log=bench/results/startup-$(date +%Y%m%d-%H%M%S).txt
-python3 bench/startup.py --build-dir "$build" "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-echo "(saved to $log)"
+status=0
+for name in "${which[@]}"; do
+	log=bench/results/$name-$(date +%Y%m%d-%H%M%S).txt
+	set +e
+	python3 "bench/$name.py" --build-dir "$build" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	echo "(saved to $log)"
+	((rc == 0)) || status=$rc
+	((${#which[@]} == 1)) || echo
+done
 exit "$status"
