@@ -10,11 +10,33 @@ void bus_init(struct bus *bus, const char *name)
 	bus->name = name;
 }
 
+int bus_init_dense(struct bus *bus, const char *name, uint64_t size)
+{
+	bus_init(bus, name);
+	if (size == 0 || size > (1u << 20))
+		return -EINVAL;
+	bus->dense = calloc(size, 1);
+	if (!bus->dense)
+		return -ENOMEM;
+	bus->dense_size = size;
+	return 0;
+}
+
 void bus_destroy(struct bus *bus)
 {
 	free(bus->ranges);
+	free(bus->dense);
 	bus->ranges = NULL;
+	bus->dense = NULL;
 	bus->nr_ranges = bus->capacity = 0;
+	bus->dense_size = 0;
+}
+
+/* Point every address of ranges[from..] at its (new) index. */
+static void reindex_dense(struct bus *bus, size_t from)
+{
+	for (size_t i = from; i < bus->nr_ranges; i++)
+		memset(bus->dense + bus->ranges[i].base, (int)(i + 1), bus->ranges[i].len);
 }
 
 /* Index of the first range whose base is > addr. */
@@ -41,6 +63,10 @@ int bus_insert(struct bus *bus, uint64_t base, uint64_t len,
 
 	if (len == 0 || __builtin_add_overflow(base, len - 1, &last) || !ops)
 		return -EINVAL;
+	if (bus->dense && (last >= bus->dense_size))
+		return -EINVAL;
+	if (bus->dense && bus->nr_ranges >= BUS_DENSE_MAX_RANGES)
+		return -ENOSPC;
 	at = upper_bound(bus, base);
 	/* The range before must end before base; the one at `at` must start after last. */
 	if (at > 0) {
@@ -64,10 +90,12 @@ int bus_insert(struct bus *bus, uint64_t base, uint64_t len,
 		(bus->nr_ranges - at) * sizeof(bus->ranges[0]));
 	bus->ranges[at] = (struct bus_range){ base, len, ops, opaque, name };
 	bus->nr_ranges++;
+	if (bus->dense)
+		reindex_dense(bus, at);
 	return 0;
 }
 
-const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
+const struct bus_range *bus_find_sorted(const struct bus *bus, uint64_t addr)
 {
 	size_t at = upper_bound(bus, addr);
 	const struct bus_range *r;
@@ -78,37 +106,15 @@ const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
 	return addr - r->base < r->len ? r : NULL;
 }
 
-/* The range that holds all of [addr, addr + size), or NULL. */
-static const struct bus_range *find_whole(const struct bus *bus, uint64_t addr, unsigned size)
+bool bus_read_unmapped(struct bus *bus, void *data, unsigned size)
 {
-	const struct bus_range *r = bus_find(bus, addr);
-
-	if (!r || size == 0 || size > r->len - (addr - r->base))
-		return NULL;
-	return r;
+	memset(data, 0xff, size);
+	atomic_fetch_add_explicit(&bus->unmapped_reads, 1, memory_order_relaxed);
+	return false;
 }
 
-bool bus_read(struct bus *bus, uint64_t addr, void *data, unsigned size)
+bool bus_write_unmapped(struct bus *bus)
 {
-	const struct bus_range *r = find_whole(bus, addr, size);
-
-	if (!r || !r->ops->read) {
-		memset(data, 0xff, size);
-		atomic_fetch_add_explicit(&bus->unmapped_reads, 1, memory_order_relaxed);
-		return false;
-	}
-	r->ops->read(r->opaque, addr - r->base, data, size);
-	return true;
-}
-
-bool bus_write(struct bus *bus, uint64_t addr, const void *data, unsigned size)
-{
-	const struct bus_range *r = find_whole(bus, addr, size);
-
-	if (!r || !r->ops->write) {
-		atomic_fetch_add_explicit(&bus->unmapped_writes, 1, memory_order_relaxed);
-		return false;
-	}
-	r->ops->write(r->opaque, addr - r->base, data, size);
-	return true;
+	atomic_fetch_add_explicit(&bus->unmapped_writes, 1, memory_order_relaxed);
+	return false;
 }

@@ -5,14 +5,14 @@
 void exit_stats_accumulate(struct exit_stats *sum, const struct exit_stats *src)
 {
 	for (unsigned i = 0; i < EXIT_REASON_KVM_MAX; i++) {
-		uint64_t c = atomic_load_explicit(&src->count[i], memory_order_relaxed);
-		uint64_t t = atomic_load_explicit(&src->handler_ticks[i], memory_order_relaxed);
+		struct exit_stat *d = &sum->reason[i];
+		uint64_t c = atomic_load_explicit(&src->reason[i].count, memory_order_relaxed);
+		uint64_t t = atomic_load_explicit(&src->reason[i].handler_ticks, memory_order_relaxed);
 
-		atomic_store_explicit(&sum->count[i],
-				      atomic_load_explicit(&sum->count[i], memory_order_relaxed) + c,
+		atomic_store_explicit(&d->count, atomic_load_explicit(&d->count, memory_order_relaxed) + c,
 				      memory_order_relaxed);
-		atomic_store_explicit(&sum->handler_ticks[i],
-				      atomic_load_explicit(&sum->handler_ticks[i], memory_order_relaxed) + t,
+		atomic_store_explicit(&d->handler_ticks,
+				      atomic_load_explicit(&d->handler_ticks, memory_order_relaxed) + t,
 				      memory_order_relaxed);
 	}
 }
@@ -29,8 +29,8 @@ void exit_stats_print(FILE *out, const struct exit_stats *sum, unsigned nr_vcpus
 	fprintf(out, "  %-26s %12s %16s %14s\n", "reason", "count",
 		tsc_khz ? "handler total us" : "handler ticks", tsc_khz ? "ns per exit" : "ticks per exit");
 	for (unsigned i = 0; i < EXIT_REASON_KVM_MAX; i++) {
-		uint64_t c = atomic_load_explicit(&sum->count[i], memory_order_relaxed);
-		uint64_t t = atomic_load_explicit(&sum->handler_ticks[i], memory_order_relaxed);
+		uint64_t c = atomic_load_explicit(&sum->reason[i].count, memory_order_relaxed);
+		uint64_t t = atomic_load_explicit(&sum->reason[i].handler_ticks, memory_order_relaxed);
 
 		if (!c)
 			continue;

@@ -12,21 +12,25 @@
 
 #include "exit_reason.h"
 
+struct exit_stat {
+	atomic_uint_fast64_t count;
+	atomic_uint_fast64_t handler_ticks;
+};
+
 struct exit_stats {
-	atomic_uint_fast64_t count[EXIT_REASON_KVM_MAX];
-	atomic_uint_fast64_t handler_ticks[EXIT_REASON_KVM_MAX];
+	struct exit_stat reason[EXIT_REASON_KVM_MAX];
 };
 
 static inline void exit_stats_record(struct exit_stats *s, uint32_t basic, uint64_t ticks)
 {
-	if (basic >= EXIT_REASON_KVM_MAX)
-		basic = KVM_EXIT_UNKNOWN;
+	/* Reasons beyond the table (none exist today) land in KVM_EXIT_UNKNOWN. */
+	struct exit_stat *e = &s->reason[basic < EXIT_REASON_KVM_MAX ? basic : KVM_EXIT_UNKNOWN];
+
 	/* Single writer: load + store instead of a locked read-modify-write. */
-	atomic_store_explicit(&s->count[basic],
-			      atomic_load_explicit(&s->count[basic], memory_order_relaxed) + 1,
+	atomic_store_explicit(&e->count, atomic_load_explicit(&e->count, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	atomic_store_explicit(&s->handler_ticks[basic],
-			      atomic_load_explicit(&s->handler_ticks[basic], memory_order_relaxed) + ticks,
+	atomic_store_explicit(&e->handler_ticks,
+			      atomic_load_explicit(&e->handler_ticks, memory_order_relaxed) + ticks,
 			      memory_order_relaxed);
 }
 

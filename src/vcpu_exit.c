@@ -10,39 +10,45 @@
 #include "vcpu.h"
 #include "vm.h"
 
-static enum exit_outcome after_device_access(struct vcpu *vcpu)
-{
-	/* A device may have asked the VM to stop (exit port, reset). */
-	if (atomic_load_explicit(&vcpu->requests, memory_order_relaxed) & VCPU_REQUEST_STOP)
-		return EXIT_OUTCOME_STOP;
-	return EXIT_OUTCOME_REENTER;
-}
-
 static enum exit_outcome handle_io(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	unsigned size = run->io.size;
+	uint32_t count = run->io.count;
 	uint64_t offset = run->io.data_offset;
-	uint64_t bytes = (uint64_t)size * run->io.count;
 
-	/* KVM fills these, but a wrong offset would let us scribble past the
-	 * shared page: check once, it costs nothing. */
-	if (offset > vcpu->run_size || bytes > vcpu->run_size - offset) {
-		log_error("vCPU %u: KVM_EXIT_IO data outside kvm_run (offset %" PRIu64 ", %" PRIu64 " bytes)",
-			  vcpu->index, offset, bytes);
+	/* KVM puts the data inside the kvm_run mapping; check it once, since
+	 * a wrong offset would have us scribble past the shared page. size is
+	 * at most 8 and count 32 bits, so the product cannot overflow. */
+	if (__builtin_expect(offset > vcpu->run_size ||
+			     (uint64_t)size * count > vcpu->run_size - offset, 0)) {
+		log_error("vCPU %u: KVM_EXIT_IO data outside kvm_run (offset %" PRIu64 ", %u x %u bytes)",
+			  vcpu->index, offset, count, size);
 		vm_request_stop(vcpu->vm, VM_STOP_VMM_ERROR, 0);
 		return EXIT_OUTCOME_FAIL;
 	}
 	uint8_t *data = (uint8_t *)run + offset;
 
-	/* String I/O (rep ins/outs) arrives as `count` back-to-back items. */
-	for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+	if (__builtin_expect(count == 1, 1)) {
+		/* in/out: one item, the hot case. */
 		if (run->io.direction == KVM_EXIT_IO_OUT)
-			bus_write(&vcpu->vm->pio, run->io.port, data, size);
+			bus_port_write(&vcpu->vm->pio, run->io.port, data, size);
 		else
-			bus_read(&vcpu->vm->pio, run->io.port, data, size);
+			bus_port_read(&vcpu->vm->pio, run->io.port, data, size);
+		/* A device that asked the VM to stop (exit port, reset) has
+		 * kicked this vCPU with STOP: the run loop's request check,
+		 * which comes before any re-entry, acts on it. */
+		return EXIT_OUTCOME_REENTER;
 	}
-	return after_device_access(vcpu);
+	/* String I/O (rep ins/outs) arrives as `count` back-to-back items. */
+	if (run->io.direction == KVM_EXIT_IO_OUT) {
+		for (uint32_t i = 0; i < count; i++, data += size)
+			bus_port_write(&vcpu->vm->pio, run->io.port, data, size);
+	} else {
+		for (uint32_t i = 0; i < count; i++, data += size)
+			bus_port_read(&vcpu->vm->pio, run->io.port, data, size);
+	}
+	return EXIT_OUTCOME_REENTER;
 }
 
 static enum exit_outcome handle_mmio(struct vcpu *vcpu)
@@ -56,7 +62,7 @@ static enum exit_outcome handle_mmio(struct vcpu *vcpu)
 		bus_write(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 	else
 		bus_read(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
-	return after_device_access(vcpu);
+	return EXIT_OUTCOME_REENTER;
 }
 
 static enum exit_outcome handle_system_event(struct vcpu *vcpu)
@@ -104,13 +110,11 @@ static enum exit_outcome guest_crashed(struct vcpu *vcpu, const char *what)
 	return EXIT_OUTCOME_FAIL;
 }
 
-enum exit_outcome vcpu_handle_exit(struct vcpu *vcpu)
+/* Everything but port and MMIO exits: rare, kept off the hot path. */
+__attribute__((noinline, cold))
+static enum exit_outcome handle_other_exit(struct vcpu *vcpu)
 {
 	switch (vcpu->run->exit_reason) {
-	case KVM_EXIT_IO:
-		return handle_io(vcpu);
-	case KVM_EXIT_MMIO:
-		return handle_mmio(vcpu);
 	case KVM_EXIT_INTR:
 		return EXIT_OUTCOME_CHECK_REQUESTS;
 	case KVM_EXIT_HLT:
@@ -128,6 +132,17 @@ enum exit_outcome vcpu_handle_exit(struct vcpu *vcpu)
 	default:
 		return guest_crashed(vcpu, "unexpected exit");
 	}
+}
+
+enum exit_outcome vcpu_handle_exit(struct vcpu *vcpu)
+{
+	uint32_t reason = vcpu->run->exit_reason;
+
+	if (__builtin_expect(reason == KVM_EXIT_IO, 1))
+		return handle_io(vcpu);
+	if (reason == KVM_EXIT_MMIO)
+		return handle_mmio(vcpu);
+	return handle_other_exit(vcpu);
 }
 
 static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)

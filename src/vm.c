@@ -71,8 +71,12 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->parked_cond, NULL);
 	pthread_cond_init(&vm->resume_cond, NULL);
-	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	ret = bus_init_dense(&vm->pio, "pio", 0x10000);
+	if (ret < 0) {
+		guest_memory_destroy(&vm->mem);
+		return log_syscall_error("allocating the port index", -ret);
+	}
 
 	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
 	if (vm->fd < 0) {
@@ -99,6 +103,7 @@ close_vm:
 	close(vm->fd);
 	vm->fd = -1;
 free_memory:
+	bus_destroy(&vm->pio);
 	guest_memory_destroy(&vm->mem);
 	return ret;
 }

@@ -127,6 +127,57 @@ static void test_many_ranges(void **state)
 	bus_destroy(&bus);
 }
 
+static void test_dense_port_bus(void **state)
+{
+	struct bus bus;
+	struct recorder a = { 0 }, b = { 0 }, c = { 0 };
+	uint32_t v = 0x11223344, r = 0;
+
+	(void)state;
+	assert_int_equal(bus_init_dense(&bus, "pio", 0x10000), 0);
+	/* Inserting in the middle renumbers the ranges after it: the port
+	 * index must follow. */
+	assert_int_equal(bus_insert(&bus, 0x3f8, 8, &rec_ops, &b, "uart"), 0);
+	assert_int_equal(bus_insert(&bus, 0x600, 4, &rec_ops, &c, "exit"), 0);
+	assert_int_equal(bus_insert(&bus, 0x70, 2, &rec_ops, &a, "rtc"), 0);
+	assert_ptr_equal(bus_find(&bus, 0x71)->opaque, &a);
+	assert_ptr_equal(bus_find(&bus, 0x3fa)->opaque, &b);
+	assert_ptr_equal(bus_find(&bus, 0x603)->opaque, &c);
+	assert_null(bus_find(&bus, 0x72));
+	assert_null(bus_find(&bus, 0x10000));  /* beyond the index: unmapped, no overread */
+
+	assert_true(bus_port_write(&bus, 0x3fb, &v, 1));
+	assert_int_equal(b.last_offset, 3);
+	assert_int_equal(b.last_value, 0x44);
+	assert_true(bus_port_read(&bus, 0x602, &r, 2));
+	assert_int_equal(c.last_offset, 2);
+	assert_int_equal(r & 0xffff, 0xabab);
+	/* Straddling the end of a range, or unmapped: not dispatched. */
+	assert_false(bus_port_write(&bus, 0x3ff, &v, 2));
+	assert_false(bus_port_read(&bus, 0x2f0, &r, 4));
+	assert_int_equal(r, 0xffffffff);
+	assert_int_equal(atomic_load(&bus.unmapped_writes), 1);
+	assert_int_equal(atomic_load(&bus.unmapped_reads), 1);
+	/* Ranges must fit the index. */
+	assert_int_equal(bus_insert(&bus, 0xfffe, 4, &rec_ops, &a, "too far"), -EINVAL);
+	bus_destroy(&bus);
+}
+
+static void test_dense_bus_range_limit(void **state)
+{
+	struct bus bus;
+	struct recorder a = { 0 };
+
+	(void)state;
+	assert_int_equal(bus_init_dense(&bus, "pio", 0x10000), 0);
+	for (unsigned i = 0; i < BUS_DENSE_MAX_RANGES; i++)
+		assert_int_equal(bus_insert(&bus, i * 2, 1, &rec_ops, &a, "r"), 0);
+	assert_int_equal(bus_insert(&bus, 0x8000, 1, &rec_ops, &a, "one too many"), -ENOSPC);
+	assert_ptr_equal(bus_find(&bus, (BUS_DENSE_MAX_RANGES - 1) * 2), &bus.ranges[BUS_DENSE_MAX_RANGES - 1]);
+	bus_destroy(&bus);
+	assert_int_equal(bus_init_dense(&bus, "huge", 1ULL << 32), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -134,6 +185,8 @@ int main(void)
 		cmocka_unit_test(test_find_and_offsets),
 		cmocka_unit_test(test_unmapped_and_straddling),
 		cmocka_unit_test(test_many_ranges),
+		cmocka_unit_test(test_dense_port_bus),
+		cmocka_unit_test(test_dense_bus_range_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
