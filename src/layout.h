@@ -3,9 +3,11 @@
  *   0x00000000  real-mode IVT / BDA (RAM, left zero)
  *   0x00000500  boot GDT (64-bit Linux boot)
  *   0x00005000  PVH hvm_start_info, then its memory map and module list
+ *   0x00006000  Multiboot information, memory map, module list, loader name
  *   0x00007000  Linux zero page (struct boot_params)
  *   0x00009000  boot page tables: PML4, PDPT, 4 page directories (4 GiB, 2 MiB pages)
- *   0x00020000  kernel command line (up to LAYOUT_CMDLINE_MAX bytes)
+ *   0x00020000  kernel command line (up to LAYOUT_CMDLINE_MAX bytes; for
+ *               Multiboot "<kernel path> <command line>")
  *   0x0009fc00  MP floating pointer + MP configuration table (e820 reserved)
  *   0x000a0000  legacy VGA / option ROM / BIOS area (e820 reserved, RAM in the slot)
  *   0x00100000  kernel image (bzImage protected-mode part, ELF segments)
@@ -18,6 +20,7 @@
 
 #define LAYOUT_BOOT_GDT            0x00000500ULL
 #define LAYOUT_PVH_START_INFO      0x00005000ULL
+#define LAYOUT_MULTIBOOT_INFO      0x00006000ULL  /* ends below LAYOUT_ZERO_PAGE */
 #define LAYOUT_ZERO_PAGE           0x00007000ULL
 #define LAYOUT_PAGE_TABLES         0x00009000ULL  /* 6 pages: PML4, PDPT, 4 x PD */
 #define LAYOUT_CMDLINE             0x00020000ULL

@@ -105,6 +105,7 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 		.initrd = m->initrd.data,
 		.initrd_size = m->initrd.size,
 		.cmdline = m->cfg->cmdline,
+		.kernel_name = m->cfg->kernel_path,
 	};
 	char err[BOOT_ERROR_MAX];
 	int ret = guest_memory_create(mem, m->cfg->memory_bytes);

@@ -45,9 +45,11 @@ int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
 	/* struct elf_image is ~14 KiB; static would be shared state, so the
 	 * stack it is (boot_load runs once, on the main thread). */
 	struct elf_image elf;
-	bool is_elf, pvh = false;
+	struct multiboot_header mb;
+	char elf_err[BOOT_ERROR_MAX] = "";
+	bool is_elf, elf_ok = false, pvh = false, multiboot = false;
 	uint64_t pvh_entry = 0;
-	int ret;
+	int elf_ret = 0, ret;
 
 	err[0] = '\0';
 	memset(entry, 0, sizeof(*entry));
@@ -55,29 +57,41 @@ int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
 	if (ret < 0)
 		return ret;
 
-	/* Order (boot.h): PVH note, then bzImage, then ELF64 vmlinux. An image
-	 * with the ELF magic is judged as ELF only: a malformed ELF is refused
-	 * rather than retried as something else. */
+	/* Order (boot.h): PVH note, then Multiboot, then bzImage, then ELF64
+	 * vmlinux. An image with the ELF magic is judged as ELF only: a
+	 * malformed ELF is refused rather than retried as something else,
+	 * except that a Multiboot header with the a.out kludge loads by its
+	 * own addresses and needs no valid ELF (spec 0.6.96 §3.1.3). */
 	is_elf = elf_is_elf(cfg->kernel, cfg->kernel_size);
 	if (is_elf) {
-		ret = elf_parse(cfg->kernel, cfg->kernel_size, &elf, err);
-		if (ret < 0)
-			return ret;
+		elf_ret = elf_parse(cfg->kernel, cfg->kernel_size, &elf, elf_err);
+		elf_ok = elf_ret == 0;
+	}
+	if (elf_ok) {
 		ret = elf_pvh_entry(&elf, &pvh, &pvh_entry, err);
 		if (ret < 0)
 			return ret;
 		if (pvh)
 			return pvh_load(mem, cfg, &elf, pvh_entry, entry, err);
 	}
+	ret = multiboot_probe(cfg->kernel, cfg->kernel_size, &multiboot, &mb, err);
+	if (ret < 0)
+		return ret;
+	if (is_elf && !elf_ok && !(multiboot && (mb.flags & MULTIBOOT_FLAG_AOUT_KLUDGE))) {
+		memcpy(err, elf_err, BOOT_ERROR_MAX);
+		return elf_ret;
+	}
+	if (multiboot)
+		return multiboot_load(mem, cfg, &mb, elf_ok ? &elf : NULL, entry, err);
 	if (bzimage_probe(cfg->kernel, cfg->kernel_size))
 		return bzimage_load(mem, cfg, entry, err);
 	if (is_elf) {
 		if (elf.bits != 64)
 			return boot_fail(err, -ENOEXEC,
-					 "ELF32 image has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY); 32-bit images boot only through PVH");
+					 "ELF32 image has neither a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY) nor a multiboot header; 32-bit images boot only through those");
 		return vmlinux_load(mem, cfg, &elf, entry, err);
 	}
 	return boot_fail(err, -ENOEXEC,
-			 "unrecognised kernel image (%zu bytes): neither ELF (PVH or vmlinux) nor bzImage (\"HdrS\" at 0x202)",
+			 "unrecognised kernel image (%zu bytes): neither ELF (PVH or vmlinux), multiboot (0x1BADB002 header in the first 8 KiB) nor bzImage (\"HdrS\" at 0x202)",
 			 cfg->kernel_size);
 }

@@ -4,8 +4,9 @@
  *
  * Supported images, tried in this order:
  *   1. ELF64/ELF32 with a XEN_ELFNOTE_PHYS32_ENTRY note -> PVH entry
- *   2. bzImage (setup header magic "HdrS")                -> Linux 64-bit boot protocol
- *   3. ELF64 vmlinux without a PVH note                   -> Linux 64-bit boot protocol
+ *   2. Multiboot v1 header in the first 8 KiB             -> Multiboot entry
+ *   3. bzImage (setup header magic "HdrS")                -> Linux 64-bit boot protocol
+ *   4. ELF64 vmlinux without a PVH note                   -> Linux 64-bit boot protocol
  */
 #ifndef KVMRUN_BOOT_H
 #define KVMRUN_BOOT_H
@@ -16,8 +17,10 @@
 #include "memory.h"
 
 enum boot_protocol {
-	BOOT_PROTOCOL_LINUX64,  /* 64-bit boot protocol: long mode, RSI = zero page */
-	BOOT_PROTOCOL_PVH,      /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+	BOOT_PROTOCOL_LINUX64,   /* 64-bit boot protocol: long mode, RSI = zero page */
+	BOOT_PROTOCOL_PVH,       /* PVH: 32-bit protected mode, EBX = hvm_start_info */
+	BOOT_PROTOCOL_MULTIBOOT, /* Multiboot v1: 32-bit protected mode,
+				  * EAX = 0x2BADB002, EBX = multiboot_info */
 };
 
 enum boot_cpu_mode {
@@ -31,8 +34,9 @@ struct boot_entry {
 	enum boot_protocol protocol;
 	enum boot_cpu_mode mode;
 	uint64_t rip;
+	uint64_t rax;   /* MULTIBOOT: the boot loader magic 0x2BADB002 */
 	uint64_t rsi;   /* LINUX64: zero page address */
-	uint64_t rbx;   /* PVH: hvm_start_info address */
+	uint64_t rbx;   /* PVH: hvm_start_info, MULTIBOOT: multiboot_info address */
 };
 
 struct boot_config {
@@ -41,15 +45,19 @@ struct boot_config {
 	const uint8_t *initrd;   /* NULL if none */
 	size_t initrd_size;
 	const char *cmdline;     /* never NULL; may be "" */
+	/* The kernel's file name, as the user gave it. Multiboot passes it as
+	 * the first word of the command line; a Multiboot image is refused
+	 * without it. Other protocols ignore it. */
+	const char *kernel_name;
 };
 
 /* Maximum length of a loader error message, including the NUL. */
 #define BOOT_ERROR_MAX 256
 
 /* Load `cfg` into `mem` (which must be zeroed RAM) and fill `entry`.
- * Writes the kernel, the initrd, the command line, the zero page or the
- * hvm_start_info with the e820 map, and for LINUX64 the boot GDT and the
- * identity page tables. Returns 0, or -EINVAL / -ENOMEM / -E2BIG / -ENOEXEC
+ * Writes the kernel, the initrd, the command line, the zero page, the
+ * hvm_start_info or the multiboot_info with the e820 map, the boot GDT,
+ * and for LINUX64 the identity page tables. Returns 0, or -EINVAL / -ENOMEM / -E2BIG / -ENOEXEC
  * with a one-line reason in `err` (no trailing newline, no "error:" prefix). */
 int boot_load(struct guest_memory *mem, const struct boot_config *cfg,
 	      struct boot_entry *entry, char err[BOOT_ERROR_MAX]);

@@ -8,6 +8,9 @@
  * writable CR0 bit clear except ET (hardwired on modern CPUs), CR4 = 0,
  * paging off, flat 32-bit code and data segments, TR a 32-bit TSS with
  * base 0 and limit 0x67, EFLAGS.IF/TF/VM clear, %ebx = hvm_start_info.
+ * Multiboot (spec 0.6.96 §3.2, "Machine state") asks for the same, with
+ * %eax = 0x2BADB002 and %ebx = multiboot_info; its GDTR "may be invalid",
+ * so the boot GDT does no harm.
  *
  * The hidden segment state is derived from the same descriptors that
  * boot_gdt_write() puts in guest memory, so a guest that reloads a
@@ -88,6 +91,7 @@ void boot_entry_to_cpu_state(const struct boot_entry *entry,
 
 	memset(regs, 0, sizeof(*regs));
 	regs->rip = entry->rip;
+	regs->rax = entry->rax;
 	regs->rsi = entry->rsi;
 	regs->rbx = entry->rbx;
 	regs->rflags = RFLAGS_RESERVED1;   /* IF = 0: "interrupts must be disabled" */

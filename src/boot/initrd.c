@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "boot/loader.h"
+#include "layout.h"
 
 int initrd_place(uint64_t size, uint64_t floor, uint64_t ceiling, uint64_t *addr)
 {
@@ -17,4 +18,12 @@ int initrd_place(uint64_t size, uint64_t floor, uint64_t ceiling, uint64_t *addr
 	 * stays inside the window. */
 	*addr = (ceiling - size) & ~mask;
 	return 0;
+}
+
+int initrd_place_around(const struct guest_memory *mem, uint64_t size,
+			const struct elf_extent *image, uint64_t *addr)
+{
+	if (initrd_place(size, image->end, guest_memory_low_end(mem), addr) == 0)
+		return 0;
+	return initrd_place(size, LAYOUT_HIGH_MEMORY_START, image->start, addr);
 }

@@ -10,6 +10,7 @@
 
 #include "boot/boot.h"
 #include "boot/elf.h"
+#include "boot/multiboot.h"
 #include "memory.h"
 
 #define BOOT_PAGE_SIZE 4096ULL
@@ -29,6 +30,13 @@ int cmdline_write(struct guest_memory *mem, const char *cmdline, uint64_t max_le
  * floor <= addr and addr + size <= ceiling. Returns 0, or -ENOMEM if the
  * window is too small (no message: the caller knows what the window was). */
 int initrd_place(uint64_t size, uint64_t floor, uint64_t ceiling, uint64_t *addr);
+
+/* For the protocols that pass the initrd by address (PVH, Multiboot): the
+ * highest page-aligned spot in RAM below the hole above the image
+ * [image->start, image->end) if it fits there, else between 1 MiB and the
+ * image. Returns 0 or -ENOMEM. */
+int initrd_place_around(const struct guest_memory *mem, uint64_t size,
+			const struct elf_extent *image, uint64_t *addr);
 
 /* What the Linux 64-bit boot needs to know about a kernel image. */
 struct linux64_kernel {
@@ -59,5 +67,10 @@ int vmlinux_load(struct guest_memory *mem, const struct boot_config *cfg,
 int pvh_load(struct guest_memory *mem, const struct boot_config *cfg,
 	     const struct elf_image *elf, uint64_t pvh_entry, struct boot_entry *entry,
 	     char err[BOOT_ERROR_MAX]);
+/* `elf` is the parsed image, or NULL if it is not a valid ELF (enough for
+ * the a.out kludge, which loads by the header's addresses). */
+int multiboot_load(struct guest_memory *mem, const struct boot_config *cfg,
+		   const struct multiboot_header *hdr, const struct elf_image *elf,
+		   struct boot_entry *entry, char err[BOOT_ERROR_MAX]);
 
 #endif

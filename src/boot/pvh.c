@@ -17,18 +17,8 @@
 #define PVH_MEMMAP   (LAYOUT_PVH_START_INFO + sizeof(struct pvh_start_info))
 #define PVH_MODLIST  (PVH_MEMMAP + E820_MAX_ENTRIES * sizeof(struct pvh_memmap_entry))
 
-_Static_assert(PVH_MODLIST + sizeof(struct pvh_modlist_entry) <= LAYOUT_ZERO_PAGE,
-	       "PVH start info, memory map and module list overlap the zero page");
-
-/* Highest page-aligned spot for the initrd in RAM below the hole, above the
- * image if it fits there, else between 1 MiB and the image. */
-static int initrd_place_around(const struct guest_memory *mem, uint64_t size,
-			       const struct elf_extent *image, uint64_t *addr)
-{
-	if (initrd_place(size, image->end, guest_memory_low_end(mem), addr) == 0)
-		return 0;
-	return initrd_place(size, LAYOUT_HIGH_MEMORY_START, image->start, addr);
-}
+_Static_assert(PVH_MODLIST + sizeof(struct pvh_modlist_entry) <= LAYOUT_MULTIBOOT_INFO,
+	       "PVH start info, memory map and module list overlap the Multiboot area");
 
 static int start_info_write(struct guest_memory *mem, const struct boot_config *cfg,
 			    uint64_t initrd_addr)
