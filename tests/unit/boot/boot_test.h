@@ -38,6 +38,7 @@ static inline int load(struct guest_memory *mem, const uint8_t *kernel, size_t k
 	struct boot_config cfg = {
 		.kernel = kernel, .kernel_size = kernel_size,
 		.initrd = initrd, .initrd_size = initrd_size, .cmdline = cmdline,
+		.kernel_name = "test-kernel",
 	};
 	int ret;
 

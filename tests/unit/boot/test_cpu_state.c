@@ -1,4 +1,4 @@
-/* The boot vCPU's entry state for both protocols, checked field by field
+/* The boot vCPU's entry state for every protocol, checked field by field
  * against the boot protocol and against the VM-entry rules KVM applies
  * (SDM vol. 3 §26.3.1: byte-granular limits with G=1, a usable busy TSS). */
 #include <stdlib.h>
@@ -116,6 +116,32 @@ static void test_pvh_entry(void **state)
 	assert_int_equal(sregs.efer, 0);
 }
 
+/* Multiboot spec 0.6.96 §3.2: the PVH state plus EAX = 0x2BADB002 and
+ * EBX = the information structure. */
+static void test_multiboot_entry(void **state)
+{
+	struct boot_entry entry = { .protocol = BOOT_PROTOCOL_MULTIBOOT,
+				    .mode = BOOT_CPU_PROTECTED32, .rip = 0x100040,
+				    .rax = 0x2BADB002, .rbx = LAYOUT_MULTIBOOT_INFO };
+	struct kvm_regs regs;
+	struct kvm_sregs sregs = reset_sregs();
+
+	(void)state;
+	memset(&regs, 0x77, sizeof(regs));
+	boot_entry_to_cpu_state(&entry, &regs, &sregs);
+	assert_int_equal(regs.rip, 0x100040);
+	assert_int_equal(regs.rax, 0x2BADB002);
+	assert_int_equal(regs.rbx, LAYOUT_MULTIBOOT_INFO);
+	assert_int_equal(regs.rsi, 0);
+	assert_int_equal(regs.rcx, 0);
+	check_common(&regs, &sregs, 11);
+	check_flat(&sregs.cs, 0x10, 0xb);
+	assert_int_equal(sregs.cs.db, 1);
+	assert_int_equal(sregs.cr0, 0x11);  /* PE | ET: paging off */
+	assert_int_equal(sregs.cr4, 0);
+	assert_int_equal(sregs.efer, 0);
+}
+
 /* The hidden segment state must be what the GDT in guest memory says, so
  * a guest reloading __BOOT_CS/__BOOT_DS sees no change. */
 static void check_gdt_matches(const struct guest_memory *mem, const struct kvm_segment *seg)
@@ -176,6 +202,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_long_mode_entry),
 		cmocka_unit_test(test_pvh_entry),
+		cmocka_unit_test(test_multiboot_entry),
 		cmocka_unit_test(test_segments_match_gdt_in_memory),
 	};
 

@@ -1,10 +1,11 @@
 /* The loaders' output, run: each protocol's image is loaded by boot_load(),
  * the vCPU gets boot_entry_to_cpu_state()'s registers, and a few guest
  * instructions at the entry point read the boot structure the protocol
- * passes (zero page through %rsi, hvm_start_info through %ebx) and write a
- * field of it to port 0x600. That proves KVM accepts the entry state (no
- * failed VM entry), the mode is right for the code, and for long mode that
- * the identity map covers the zero page. Skipped without /dev/kvm. */
+ * passes (zero page through %rsi, hvm_start_info or multiboot_info through
+ * %ebx) and write a field of it to port 0x600. That proves KVM accepts the
+ * entry state (no failed VM entry), the mode is right for the code, and for
+ * long mode that the identity map covers the zero page. Skipped without
+ * /dev/kvm. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -165,12 +166,51 @@ static void test_pvh_runs_in_protected_mode(void **state)
 	free(img);
 }
 
+/* xor $0x2badb002, %eax; add 8(%ebx), %eax; mov $0x600, %dx; out %eax, %dx;
+ * hlt: writes mem_upper only if EAX held the boot loader magic. */
+static void multiboot_code(uint8_t *p)
+{
+	const uint8_t code[] = {
+		0x35, 0x02, 0xb0, 0xad, 0x2b,
+		0x03, 0x43, 0x08,
+		0x66, 0xba, 0x00, 0x06,
+		0xef,
+		0xf4,
+	};
+
+	memcpy(p, code, sizeof(code));
+}
+
+static void test_multiboot_runs_in_protected_mode(void **state)
+{
+	struct test_elf spec;
+	struct boot_entry entry;
+	size_t size, data;
+	uint8_t *img;
+
+	(void)state;
+	test_elf_defaults_pvh32(&spec);
+	spec.pvh_note = false;
+	spec.entry = 0x100020;
+	img = test_elf_build(&spec, &size);
+	data = test_elf_segment_data_offset(&spec, img, 0);
+	/* Multiboot header (magic, flags 0, checksum), then the code. */
+	test_put32(img + data, 0x1BADB002);
+	test_put32(img + data + 4, 0);
+	test_put32(img + data + 8, 0u - 0x1BADB002u);
+	multiboot_code(img + data + 0x20);
+	assert_int_equal(boot_and_run(img, size, &entry), (TEST_RAM - 0x100000) / 1024);
+	assert_int_equal(entry.protocol, BOOT_PROTOCOL_MULTIBOOT);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bzimage_runs_in_long_mode),
 		cmocka_unit_test(test_vmlinux_runs_in_long_mode),
 		cmocka_unit_test(test_pvh_runs_in_protected_mode),
+		cmocka_unit_test(test_multiboot_runs_in_protected_mode),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
