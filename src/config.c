@@ -12,7 +12,7 @@
 enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_CONSOLE = 0x100, OPT_EXIT_STATS,
+	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT,
 };
 
 static const struct option long_options[] = {
@@ -23,6 +23,7 @@ static const struct option long_options[] = {
 	{ "memory", required_argument, NULL, OPT_MEMORY },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
+	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -41,10 +42,13 @@ void config_print_usage(FILE *out)
 	      "  -m, --memory SIZE      guest RAM, e.g. 512M, 2G; a bare number is MiB (default 128M)\n"
 	      "      --console KIND     serial console: stdio (default), file:PATH, or none\n"
 	      "      --exit-stats       print VM exit counts per reason when the VM ends\n"
+	      "      --debug-exit       QEMU isa-debug-exit port 0xf4: a write of V exits\n"
+	      "                         with status ((V << 1) | 1) & 0xff\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
-	      "Exit status: the guest's code when it writes the exit port (0x600);\n"
+	      "Exit status: the guest's code when it writes the exit port (0x600), or\n"
+	      "((V << 1) | 1) & 0xff for V written to 0xf4 with --debug-exit;\n"
 	      "0 when the guest resets or powers off; 2 bad input; 3 VMM or host error;\n"
 	      "4 guest crash (triple fault, KVM internal error, failed VM entry).\n", out);
 }
@@ -160,11 +164,16 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 				fail("--console %s: expected stdio, none or file:PATH", optarg);
 			break;
 		case OPT_EXIT_STATS: cfg->exit_stats = true; break;
+		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
 		case OPT_HELP: cfg->show_help = true; break;
 		case OPT_VERSION: cfg->show_version = true; break;
 		case ':':
 			fail("option %s needs a value", argv[optind - 1]);
 		default:
+			/* getopt reports "--flag=value", for a flag that takes
+			 * no value, with optopt set to the flag's code. */
+			if (optopt && !strncmp(argv[optind - 1], "--", 2))
+				fail("option %s takes no value (see --help)", argv[optind - 1]);
 			if (optopt)
 				fail("unknown option -%c (see --help)", optopt);
 			fail("unknown option %s (see --help)", argv[optind - 1]);

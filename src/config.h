@@ -31,6 +31,7 @@ struct config {
 	enum console_kind console;
 	const char *console_path;    /* CONSOLE_FILE */
 	bool exit_stats;
+	bool debug_exit;             /* map the isa-debug-exit port 0xf4 */
 	bool show_help;
 	bool show_version;
 };

@@ -101,6 +101,7 @@ def cases():
         "cpus_zero": (False, lambda t, g: (["--kernel", hello(g), "--cpus", "0"], "--cpus 0")),
         "cpus_too_many": (False, lambda t, g: (["--kernel", hello(g), "--cpus", "1000"], "at most")),
         "console_bad": (False, lambda t, g: (["--kernel", hello(g), "--console", "serial"], "--console")),
+        "flag_with_value": (False, lambda t, g: (["--kernel", hello(g), "--debug-exit=1"], "takes no value")),
     }
 
 

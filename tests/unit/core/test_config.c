@@ -44,6 +44,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.console, CONSOLE_STDIO);
 	assert_string_equal(cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
 	assert_false(cfg.exit_stats);
+	assert_false(cfg.debug_exit);
 }
 
 static void test_all_options(void **state)
@@ -136,6 +137,30 @@ static void test_bad_input(void **state)
 	assert_one_line_error(err, "stray");
 }
 
+/* --debug-exit maps QEMU's isa-debug-exit port; off by default because
+ * 0xf4 is in the legacy FPU range an unrelated guest may write. */
+static void test_debug_exit(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--debug-exit", NULL), 0);
+	assert_true(cfg.debug_exit);
+	assert_int_equal(parse(&cfg, err, "--debug-exit", "--kernel", "k", "--exit-stats", NULL), 0);
+	assert_true(cfg.debug_exit);
+	assert_true(cfg.exit_stats);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", NULL), 0);
+	assert_false(cfg.debug_exit);
+	/* A flag given a value is refused by name, not as a stray byte. */
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--debug-exit=1", NULL), -EINVAL);
+	assert_one_line_error(err, "option --debug-exit=1 takes no value");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--exit-stats=yes", NULL), -EINVAL);
+	assert_one_line_error(err, "option --exit-stats=yes takes no value");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--debug-exitt", NULL), -EINVAL);
+	assert_one_line_error(err, "unknown option --debug-exitt");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +168,7 @@ int main(void)
 		cmocka_unit_test(test_all_options),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_debug_exit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
