@@ -12,7 +12,11 @@
  *   0x000a0000  legacy VGA / option ROM / BIOS area (e820 reserved, RAM in the slot)
  *   0x00100000  kernel image (bzImage protected-mode part, ELF segments)
  *   ...         RAM up to min(memory, LAYOUT_MMIO_HOLE_START)
- *   0xd0000000  device hole: MMIO devices, IOAPIC, LAPIC, TSS, identity map
+ *   0xd0000000  device hole: virtio-mmio windows,
+ *   0xe0000000    PCI ECAM (MMCONFIG, 256 MiB: buses 0-255),
+ *   0xf0000000    PCI memory BARs (up to 0xfc000000),
+ *   0xfec00000    IOAPIC, LAPIC, TSS, identity map,
+ *   0xff000000    pc-testdev's 64 KiB MMIO window (with --pc-testdev)
  *   4 GiB       RAM above the hole when memory is larger than the low part
  */
 #ifndef KVMRUN_LAYOUT_H
@@ -34,12 +38,23 @@
 #define LAYOUT_MMIO_HOLE_START     0xd0000000ULL
 #define LAYOUT_MMIO_HOLE_END       0x100000000ULL
 #define LAYOUT_VIRTIO_MMIO_BASE    0xd0000000ULL  /* virtio-mmio windows, 4 KiB each */
+/* PCI configuration space as memory (PCI Express 3.0 §7.2.2): 1 MiB per
+ * bus, 4 KiB per function. Only bus 0 is populated; the window covers all
+ * 256 buses so that a future ACPI MCFG table can describe it as is. */
+#define LAYOUT_PCI_ECAM_BASE       0xe0000000ULL
+#define LAYOUT_PCI_ECAM_SIZE       0x10000000ULL
+/* Where pci_bus_add() places 32-bit memory BARs. */
+#define LAYOUT_PCI_MMIO_BASE       0xf0000000ULL
+#define LAYOUT_PCI_MMIO_END        0xfc000000ULL
 #define LAYOUT_IOAPIC_BASE         0xfec00000ULL
 #define LAYOUT_LAPIC_BASE          0xfee00000ULL
 /* KVM_SET_TSS_ADDR needs three pages and KVM_SET_IDENTITY_MAP_ADDR one,
  * inside the hole and away from the APICs (Intel without unrestricted guest). */
 #define LAYOUT_IDENTITY_MAP        0xfeffc000ULL
 #define LAYOUT_TSS                 0xfeffd000ULL
+/* QEMU's pc-testdev puts a 64 KiB trapping MMIO window here; test kernels
+ * written for it expect exactly this address. */
+#define LAYOUT_PC_TESTDEV_IOMEM    0xff000000ULL
 
 /* Below this much RAM neither a test guest nor a kernel fits. */
 #define LAYOUT_MIN_MEMORY          (8ULL << 20)
