@@ -281,7 +281,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 		status = EXIT_STATUS_BAD_INPUT;
 		goto fail;
 	}
-	if (platform_init(&m->platform, &m->vm, m->console_fd) < 0)
+	if (platform_init(&m->platform, &m->vm, m->console_fd, m->cfg, &m->kernel, &m->initrd) < 0)
 		goto fail;
 	m->platform_ready = true;
 	if (create_vcpus(m, &entry) < 0)

@@ -3,7 +3,9 @@
 #ifndef KVMRUN_PLATFORM_H
 #define KVMRUN_PLATFORM_H
 
+#include "devices/debug_exit.h"
 #include "devices/exit_port.h"
+#include "devices/fw_cfg.h"
 #include "devices/i8042.h"
 #include "devices/post_code.h"
 #include "devices/rtc.h"
@@ -16,6 +18,8 @@
 #define PLATFORM_RTC_PORT   0x70
 
 struct vm;
+struct config;
+struct image_file;
 
 struct platform {
 	struct uart com1;
@@ -23,12 +27,18 @@ struct platform {
 	struct rtc rtc;
 	struct exit_port exit_port;
 	struct post_code post_code;
+	struct fw_cfg fw_cfg;
+	struct debug_exit debug_exit;   /* mapped only with --debug-exit */
 	bool com1_ready;
+	bool fw_cfg_ready;
 };
 
 /* Create the devices and map them on vm->pio. `console_fd` receives the
- * guest's serial output (-1 discards it). Returns 0 or -errno. */
-int platform_init(struct platform *p, struct vm *vm, int console_fd);
+ * guest's serial output (-1 discards it). fw_cfg describes the machine in
+ * `cfg` and offers the kernel and initrd (initrd->size 0 if none), which
+ * it borrows: they must outlive the platform. Returns 0 or -errno. */
+int platform_init(struct platform *p, struct vm *vm, int console_fd, const struct config *cfg,
+		  const struct image_file *kernel, const struct image_file *initrd);
 void platform_destroy(struct platform *p);
 
 #endif
