@@ -20,6 +20,7 @@ import errno
 import os
 import re
 import selectors
+import shlex
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ DEFAULTS = {
     "stdin": "",
     "stdin_after": "",
     "timeout": "20",
+    "args": "",
 }
 KNOWN_KEYS = set(DEFAULTS) | {"file"}
 KVMRUN_CRASH = 4
@@ -106,7 +108,7 @@ def build_command(args, t, image, cmdline):
     return [
         args.kvmrun, "--kernel", image, "--cpus", str(t["cpus"]),
         "--memory", t["memory"], "--cmdline", cmdline, "--console", "stdio",
-    ]
+    ] + shlex.split(t["args"])
 
 
 def run(cmd, t):
