@@ -12,7 +12,7 @@
 enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
-	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT,
+	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
 };
 
 static const struct option long_options[] = {
@@ -24,6 +24,8 @@ static const struct option long_options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "exit-stats", no_argument, NULL, OPT_EXIT_STATS },
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+	{ "pc-testdev", no_argument, NULL, OPT_PC_TESTDEV },
+	{ "pci-testdev", no_argument, NULL, OPT_PCI_TESTDEV },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -44,6 +46,9 @@ void config_print_usage(FILE *out)
 	      "      --exit-stats       print VM exit counts per reason when the VM ends\n"
 	      "      --debug-exit       QEMU isa-debug-exit port 0xf4: a write of V exits\n"
 	      "                         with status ((V << 1) | 1) & 0xff\n"
+	      "      --pc-testdev       QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017 ISA\n"
+	      "                         IRQ lines, MMIO 0xff000000), for kvm-unit-tests\n"
+	      "      --pci-testdev      QEMU's pci-testdev (1b36:0005) at PCI 00:01.0\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -165,6 +170,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			break;
 		case OPT_EXIT_STATS: cfg->exit_stats = true; break;
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
+		case OPT_PC_TESTDEV: cfg->pc_testdev = true; break;
+		case OPT_PCI_TESTDEV: cfg->pci_testdev = true; break;
 		case OPT_HELP: cfg->show_help = true; break;
 		case OPT_VERSION: cfg->show_version = true; break;
 		case ':':

@@ -9,8 +9,9 @@
 #include <stdio.h>
 
 /* Used when --cmdline is not given: serial console, reset through the
- * i8042 (our reset path), no PCI probing (there is no PCI bus), and no
- * i8042 aux/mux/keyboard probing, which would only wait for timeouts. */
+ * i8042 (our reset path), no PCI probing (bus 0 holds only the host bridge
+ * unless test devices are asked for, and scanning it costs boot time), and
+ * no i8042 aux/mux/keyboard probing, which would only wait for timeouts. */
 #define CONFIG_DEFAULT_CMDLINE \
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 #define CONFIG_DEFAULT_MEMORY  (128ULL << 20)
@@ -32,6 +33,8 @@ struct config {
 	const char *console_path;    /* CONSOLE_FILE */
 	bool exit_stats;
 	bool debug_exit;             /* map the isa-debug-exit port 0xf4 */
+	bool pc_testdev;             /* QEMU's pc-testdev (ports 0xe0, 0x2000; MMIO 0xff000000) */
+	bool pci_testdev;            /* QEMU's pci-testdev at 00:01.0 */
 	bool show_help;
 	bool show_version;
 };

@@ -161,6 +161,26 @@ static void test_debug_exit(void **state)
 	assert_one_line_error(err, "unknown option --debug-exitt");
 }
 
+/* The QEMU test devices are separate opt-in flags, off by default. */
+static void test_testdevs(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", NULL), 0);
+	assert_false(cfg.pc_testdev);
+	assert_false(cfg.pci_testdev);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--pc-testdev", NULL), 0);
+	assert_true(cfg.pc_testdev);
+	assert_false(cfg.pci_testdev);
+	assert_int_equal(parse(&cfg, err, "--pci-testdev", "--kernel", "k", NULL), 0);
+	assert_false(cfg.pc_testdev);
+	assert_true(cfg.pci_testdev);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--pci-testdev=on", NULL), -EINVAL);
+	assert_one_line_error(err, "--pci-testdev=on");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +189,7 @@ int main(void)
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_debug_exit),
+		cmocka_unit_test(test_testdevs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
