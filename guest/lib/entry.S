@@ -1,9 +1,19 @@
-/* Boot stub: PVH entry, long-mode switch, exception stubs, CPL 3 switch.
+/* Boot stub: PVH or Multiboot entry, long-mode switch, exception stubs,
+ * CPL 3 switch.
  *
  * PVH boot (xen/include/public/arch-x86/hvm/start_info.h and the x86 PVH
  * boot ABI): the VMM enters at the address in the XEN_ELFNOTE_PHYS32_ENTRY
  * note in 32-bit protected mode, paging off, flat 4 GiB segments,
  * interrupts off, with EBX = physical address of struct hvm_start_info.
+ *
+ * Multiboot v1 (Multiboot Specification 0.6.96 §3.2) enters in the same
+ * state with EAX = 0x2BADB002 and EBX = the multiboot_info. Images built
+ * with -DGUEST_MULTIBOOT carry a Multiboot header (below) instead of the
+ * PVH note: VMMs that know both take PVH first (kvmrun), or Multiboot first
+ * (QEMU), so an image with both would test only one of them, and every
+ * other image keeps booting through PVH under both. -DGUEST_MULTIBOOT_AOUT
+ * adds the a.out-kludge address fields, so the ELF64 file loads by them.
+ * start32 tells the two apart by EAX.
  *
  * Ring 0 is emulated on the machines this runs on (~1.4M instructions/s),
  * so the path to C is a couple of dozen instructions: the page tables are
@@ -13,7 +23,35 @@
 #include "segments.h"
 
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define MULTIBOOT_HEADER_MAGIC     0x1BADB002
+#define MULTIBOOT_BOOTLOADER_MAGIC 0x2BADB002
+/* Header flags (§3.1.2): modules page-aligned, memory information wanted,
+ * and with GUEST_MULTIBOOT_AOUT the address fields (bit 16). */
+#ifdef GUEST_MULTIBOOT_AOUT
+#define MULTIBOOT_FLAGS            0x00010003
+#else
+#define MULTIBOOT_FLAGS            0x00000003
+#endif
 
+#ifdef GUEST_MULTIBOOT
+	/* guest.ld puts .multiboot first in the image, so the header lies
+	 * in the first 8 KiB of the file, 4-byte aligned (§3.1.1). */
+	.section .multiboot, "a"
+	.balign 4
+multiboot_header:
+	.long MULTIBOOT_HEADER_MAGIC
+	.long MULTIBOOT_FLAGS
+	.long -(MULTIBOOT_HEADER_MAGIC + MULTIBOOT_FLAGS)
+#ifdef GUEST_MULTIBOOT_AOUT
+	/* §3.1.3: text and data are contiguous in the file from .text on
+	 * (guest.ld), then bss up to _end. */
+	.long multiboot_header         /* header_addr */
+	.long __image_start            /* load_addr */
+	.long __data_end               /* load_end_addr */
+	.long _end                     /* bss_end_addr */
+	.long start32                  /* entry_addr */
+#endif
+#else
 	.section .note.pvh, "a", @note
 	.balign 4
 	.long 4                        /* namesz: "Xen\0" */
@@ -21,8 +59,9 @@
 	.long XEN_ELFNOTE_PHYS32_ENTRY
 	.asciz "Xen"
 	.balign 4
-	.quad pvh_start32
+	.quad start32
 	.balign 4
+#endif
 
 /* ---- Page tables: identity map of 4 GiB with 2 MiB pages -------------- */
 #define PTE_P   0x001
@@ -63,9 +102,10 @@ boot_pd:
 /* ---- 32-bit entry --------------------------------------------------- */
 	.section .text.boot, "ax"
 	.code32
-	.globl pvh_start32
-pvh_start32:
-	movl %ebx, pvh_start_info_paddr
+	.globl start32
+start32:
+	movl %eax, boot_magic           /* MULTIBOOT_BOOTLOADER_MAGIC or anything (PVH) */
+	movl %ebx, boot_info_paddr      /* multiboot_info or hvm_start_info */
 	lgdt gdt_descr                  /* 32-bit LGDT reads limit + 32-bit base */
 	movl $CR4_PAE, %eax
 	movl %eax, %cr4
@@ -89,15 +129,17 @@ start64:
 	movl %eax, %fs
 	movl %eax, %gs
 	movq $(kernel_stacks + KERNEL_STACK_SIZE), %rsp
-	movl pvh_start_info_paddr, %edi
+	movl boot_magic, %edi
+	movl boot_info_paddr, %esi
 	call guest_main_entry
 1:	hlt
 	jmp 1b
 
 	.section .data, "aw"
 	.balign 4
-	.globl pvh_start_info_paddr
-pvh_start_info_paddr:
+boot_magic:
+	.long 0
+boot_info_paddr:
 	.long 0
 
 /* ---- Exception and interrupt stubs ---------------------------------- */

@@ -1,7 +1,8 @@
 /* From the boot stub to main(). Everything here runs at CPL 0, which is
  * emulated on this project's machines, so it does the minimum: console,
- * interrupt controller quiet, descriptor tables, start info. SMP, the
- * APIC and user mode are set up only by tests that use them. */
+ * interrupt controller quiet, descriptor tables, start info (PVH or
+ * Multiboot). SMP, the APIC and user mode are set up only by tests that
+ * use them. */
 #include "cmdline.h"
 #include "desc.h"
 #include "io.h"
@@ -15,8 +16,10 @@
 
 int main(int argc, char **argv);
 
-void guest_main_entry(uint32_t start_info_paddr) __noreturn;
-void guest_main_entry(uint32_t start_info_paddr)
+/* entry.S passes EAX and EBX as the VMM left them: the Multiboot magic and
+ * multiboot_info, or (PVH) anything and hvm_start_info. */
+void guest_main_entry(uint32_t boot_magic, uint32_t info_paddr) __noreturn;
+void guest_main_entry(uint32_t boot_magic, uint32_t info_paddr)
 {
 	char **argv;
 	int argc;
@@ -29,7 +32,7 @@ void guest_main_entry(uint32_t start_info_paddr)
 	idt_init();
 	desc_load_cpu(0, &percpu[0].tss);
 	percpu[0].online = 1;
-	startinfo_init(start_info_paddr);
+	startinfo_init(boot_magic, info_paddr);
 	argc = cmdline_argv(&argv);
 	exit(main(argc, argv));
 }

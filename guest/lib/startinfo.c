@@ -2,19 +2,27 @@
 
 #include "cmdline.h"
 #include "libguest.h"
+#include "multiboot.h"
 
 /* Copies of the start info, filled once by startinfo_init() on the BSP
  * before anything else runs. */
 static uint32_t info_paddr;
+static const char *info_protocol = "PVH";
 static uint32_t info_version;
 static uint64_t info_rsdp;
 static struct hvm_memmap_table_entry memmap[STARTINFO_MEMMAP_MAX];
 static unsigned memmap_count;
 
-void startinfo_init(uint32_t paddr)
+void startinfo_init(uint32_t boot_magic, uint32_t paddr)
 {
 	const struct hvm_start_info *si = (const void *)(uintptr_t)paddr;
 
+	if (boot_magic == MULTIBOOT_BOOTLOADER_MAGIC) {
+		info_paddr = paddr;
+		info_protocol = "multiboot";
+		memmap_count = multiboot_init(paddr, memmap, STARTINFO_MEMMAP_MAX);
+		return;
+	}
 	if (paddr == 0 || si->magic != HVM_START_MAGIC_VALUE)
 		guest_abort("PVH start info at 0x%x has magic 0x%x, want 0x%x", paddr,
 			    paddr ? si->magic : 0, HVM_START_MAGIC_VALUE);
@@ -33,6 +41,11 @@ void startinfo_init(uint32_t paddr)
 		memcpy(memmap, (const void *)(uintptr_t)si->memmap_paddr,
 		       memmap_count * sizeof(memmap[0]));
 	}
+}
+
+const char *startinfo_protocol(void)
+{
+	return info_protocol;
 }
 
 uint32_t startinfo_paddr(void)
