@@ -30,6 +30,7 @@ DEFAULTS = {
     "cpus": "1",
     "memory": "64M",
     "cmdline": "",
+    "initrd": "",
     "exit": "0",
     "output": "",
     "absent": "",
@@ -96,7 +97,7 @@ def kvm_usable():
     return None
 
 
-def build_command(args, t, image, cmdline):
+def build_command(args, t, image, cmdline, initrd):
     if args.qemu:
         return [
             args.qemu, "-accel", "kvm", "-M", "microvm,rtc=on", "-cpu", "host",
@@ -104,11 +105,11 @@ def build_command(args, t, image, cmdline):
             "-no-reboot", "-serial", "stdio",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
             "-kernel", image, "-append", cmdline,
-        ]
+        ] + (["-initrd", initrd] if initrd else [])
     return [
         args.kvmrun, "--kernel", image, "--cpus", str(t["cpus"]),
         "--memory", t["memory"], "--cmdline", cmdline, "--console", "stdio",
-    ] + shlex.split(t["args"])
+    ] + (["--initrd", initrd] if initrd else []) + shlex.split(t["args"])
 
 
 def run(cmd, t):
@@ -221,9 +222,17 @@ def main():
     if not os.path.isfile(image):
         print(f"FAIL: guest image {image} does not exist")
         return 1
+    # initrd paths are relative to the INI file's directory (tests/guest/).
+    initrd = ""
+    if t["initrd"]:
+        initrd = os.path.join(os.path.dirname(os.path.abspath(args.ini)), t["initrd"])
+        if not os.path.isfile(initrd):
+            print(f"FAIL: initrd {initrd} does not exist")
+            return 1
     cmdline = t["cmdline"].replace("{epoch}", str(int(time.time()))) \
-                          .replace("{cpus}", str(t["cpus"]))
-    cmd = build_command(args, t, image, cmdline)
+                          .replace("{cpus}", str(t["cpus"])) \
+                          .replace("{kernel}", image)
+    cmd = build_command(args, t, image, cmdline, initrd)
     status, output, seconds = run(cmd, t)
     if args.qemu:
         status = qemu_status(status)
