@@ -69,6 +69,17 @@ def cases():
                 break
         return ["--kernel", write(tmp, "cut.elf", data[:cut])], "cut.elf"
 
+    def multiboot_patched(tmp, g, flags_xor=0, checksum_add=0):
+        # The guest library's Multiboot image with its header's flags or
+        # checksum changed (the header is the first aligned 0x1BADB002).
+        data = bytearray(open(os.path.join(g, "multiboot.elf"), "rb").read())
+        off = next(o for o in range(0, 8192, 4)
+                   if struct.unpack_from("<I", data, o)[0] == 0x1BADB002)
+        flags = struct.unpack_from("<I", data, off + 4)[0] ^ flags_xor
+        checksum = (checksum_add - 0x1BADB002 - flags) & 0xFFFFFFFF
+        struct.pack_into("<II", data, off + 4, flags, checksum)
+        return write(tmp, "mb.elf", bytes(data))
+
     return {
         "unknown_option": (False, lambda t, g: (["--kernel", hello(g), "--frobnicate"], "--frobnicate")),
         "stray_argument": (False, lambda t, g: (["--kernel", hello(g), "extra"], "extra")),
@@ -87,6 +98,12 @@ def cases():
                                                    "64-bit")),
         "bzimage_cmdline_too_long": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage()),
                                                            "--cmdline", "x" * 300], "command line")),
+        "multiboot_bad_checksum": (False, lambda t, g: (["--kernel", multiboot_patched(t, g, checksum_add=1)],
+                                                        "checksum")),
+        "multiboot_unknown_required_flag": (False, lambda t, g: (["--kernel", multiboot_patched(t, g, flags_xor=1 << 5)],
+                                                                 "flags")),
+        "multiboot_cmdline_too_long": (False, lambda t, g: (["--kernel", os.path.join(g, "multiboot.elf"),
+                                                             "--cmdline", "z" * 65530], "command line")),
         "pvh_cmdline_too_long": (False, lambda t, g: (["--kernel", hello(g), "--cmdline", "y" * 70000],
                                                       "command line")),
         "missing_initrd": (False, lambda t, g: (["--kernel", hello(g), "--initrd", os.path.join(t, "nope")],
