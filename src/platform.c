@@ -44,6 +44,82 @@ static int platform_fw_cfg_init(struct platform *p, struct vm *vm, const struct 
 	return 0;
 }
 
+static int map_mmio(struct vm *vm, uint64_t addr, uint64_t len, const struct bus_device_ops *ops,
+		    void *dev, const char *name)
+{
+	int ret = bus_insert(&vm->mmio, addr, len, ops, dev, name);
+
+	if (ret < 0)
+		log_error("cannot map %s at 0x%llx: %s", name, (unsigned long long)addr,
+			  strerror(-ret));
+	return ret;
+}
+
+/* pci-testdev arms its tests with KVM_IOEVENTFD, from a vCPU thread. */
+static int bind_ioeventfd(void *vm, bool mmio, uint64_t addr, unsigned len,
+			  const uint64_t *datamatch, int fd, bool assign)
+{
+	enum vm_io_space space = mmio ? VM_IO_MMIO : VM_IO_PIO;
+
+	return assign ? vm_add_ioeventfd(vm, space, addr, len, datamatch, fd)
+		      : vm_remove_ioeventfd(vm, space, addr, len, datamatch, fd);
+}
+
+/* The PCI bus is always there: the host bridge costs nothing until a
+ * guest scans, and pci=off keeps Linux from scanning by default. */
+static int platform_pci_init(struct platform *p, struct vm *vm, const struct config *cfg)
+{
+	int ret;
+
+	pci_bus_init(&p->pci);
+	p->pci_ready = true;
+	pci_host_bridge_init(&p->host_bridge);
+	ret = pci_bus_add(&p->pci, &p->host_bridge.pci, PCI_HOST_BRIDGE_DEVFN);
+	if (ret < 0)
+		return log_syscall_error("pci_bus_add host bridge", -ret);
+	if (cfg->pci_testdev) {
+		ret = pci_testdev_init(&p->pci_testdev,
+				       (struct ioeventfd_binder){ .bind = bind_ioeventfd, .ctx = vm });
+		if (ret < 0)
+			return log_syscall_error("pci_testdev_init", -ret);
+		p->pci_testdev_ready = true;
+		ret = pci_bus_add(&p->pci, &p->pci_testdev.pci, PLATFORM_PCI_TESTDEV_DEVFN);
+		if (ret < 0)
+			return log_syscall_error("pci_bus_add pci-testdev", -ret);
+	}
+	return pci_bus_map(&p->pci, &vm->pio, &vm->mmio);
+}
+
+/* pc-testdev's ISA IRQ ports drive GSIs 0-23 of the in-kernel irqchip. */
+static int platform_pc_testdev_init(struct platform *p, struct vm *vm)
+{
+	struct irq_line irqs[PC_TESTDEV_NR_IRQS];
+	struct pc_testdev *dev = &p->pc_testdev;
+	int ret;
+
+	for (unsigned n = 0; n < PC_TESTDEV_NR_IRQS; n++)
+		irqs[n] = vm_irq_line(vm, n);
+	ret = pc_testdev_init(dev, irqs, &vm->mem);
+	if (ret < 0)
+		return log_syscall_error("pc_testdev_init", -ret);
+	p->pc_testdev_ready = true;
+	ret = map(vm, PC_TESTDEV_LATCH_PORT, PC_TESTDEV_PORTS, &pc_testdev_latch_ops, dev,
+		  "pc-testdev-ioport");
+	if (!ret)
+		ret = map(vm, PC_TESTDEV_FLUSH_PORT, PC_TESTDEV_PORTS, &pc_testdev_flush_ops, dev,
+			  "pc-testdev-flush-page");
+	if (!ret)
+		ret = map(vm, PC_TESTDEV_LATCH_BYTE_PORT, PC_TESTDEV_PORTS, &pc_testdev_latch_ops,
+			  dev, "pc-testdev-ioport-byte");
+	if (!ret)
+		ret = map(vm, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_NR_IRQS, &pc_testdev_irq_ops, dev,
+			  "pc-testdev-irq-line");
+	if (!ret)
+		ret = map_mmio(vm, PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE, &pc_testdev_iomem_ops,
+			       dev, "pc-testdev-iomem");
+	return ret;
+}
+
 int platform_init(struct platform *p, struct vm *vm, int console_fd, const struct config *cfg,
 		  const struct image_file *kernel, const struct image_file *initrd)
 {
@@ -83,6 +159,10 @@ int platform_init(struct platform *p, struct vm *vm, int console_fd, const struc
 	if (!ret && cfg->debug_exit)
 		ret = map(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, &debug_exit_ops, &p->debug_exit,
 			  "debug-exit");
+	if (!ret)
+		ret = platform_pci_init(p, vm, cfg);
+	if (!ret && cfg->pc_testdev)
+		ret = platform_pc_testdev_init(p, vm);
 	if (ret < 0)
 		goto destroy;
 	return 0;
@@ -100,4 +180,13 @@ void platform_destroy(struct platform *p)
 	if (p->fw_cfg_ready)
 		fw_cfg_destroy(&p->fw_cfg);
 	p->fw_cfg_ready = false;
+	if (p->pc_testdev_ready)
+		pc_testdev_destroy(&p->pc_testdev);
+	p->pc_testdev_ready = false;
+	if (p->pci_testdev_ready)
+		pci_testdev_destroy(&p->pci_testdev);
+	p->pci_testdev_ready = false;
+	if (p->pci_ready)
+		pci_bus_destroy(&p->pci);
+	p->pci_ready = false;
 }
