@@ -493,6 +493,48 @@ static void test_borrowed_item_is_not_copied(void **state)
 	assert_memory_equal(buf, image, 3);
 }
 
+/* Random requests, biased towards the edges where range checks go wrong
+ * (end of RAM, 4 GiB, 2^64): nothing may crash or trip ASan/UBSan, control
+ * always ends 0 or ERROR, and the offset stays within the selected item. */
+static uint64_t edge_value(unsigned *seed)
+{
+	static const uint64_t edges[] = { 0, 1, RAM_SIZE - 16, RAM_SIZE - 1, RAM_SIZE,
+					  0xfffffff0ULL, 1ULL << 32, UINT64_MAX - 15, UINT64_MAX };
+	uint64_t base = edges[rand_r(seed) % (sizeof(edges) / sizeof(edges[0]))];
+
+	return base + (uint64_t)(rand_r(seed) % 33) - 16;
+}
+
+static void test_dma_random_requests(void **state)
+{
+	struct fixture *f = *state;
+	unsigned seed = 20261122;
+
+	assert_int_equal(fw_cfg_add_file(&f->fw, "opt/blob", "0123456789abcdef", 16), 0);
+	for (unsigned i = 0; i < 20000; i++) {
+		uint32_t control = (uint32_t)(rand_r(&seed) % 0x24) << 16 | (rand_r(&seed) & 0x1f);
+		uint32_t length = rand_r(&seed) % 4 ? (uint32_t)(rand_r(&seed) % 40)
+						    : (uint32_t)edge_value(&seed);
+		uint64_t address = rand_r(&seed) % 2 ? BUF_GPA + (uint64_t)(rand_r(&seed) % 64)
+						     : edge_value(&seed);
+		uint32_t result = dma(f, control, length, address);
+		const struct fw_cfg_item *item = f->fw.key < FW_CFG_NR_KEYS ?
+						 &f->fw.items[f->fw.key] : NULL;
+
+		assert_true(result == 0 || result == FW_CFG_DMA_CTL_ERROR);
+		assert_true(f->fw.offset <= (item ? item->size : 0));
+		if (rand_r(&seed) % 8 == 0) {
+			/* A descriptor anywhere, including nowhere. */
+			uint64_t desc = edge_value(&seed);
+
+			write_be32_port(f, FW_CFG_PORT_DMA, desc >> 32);
+			write_be32_port(f, FW_CFG_PORT_DMA + 4, (uint32_t)desc);
+		}
+	}
+	assert_true(f->fw.dma_errors > 0);
+	assert_true(f->fw.dma_errors < f->fw.dma_ops);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +558,7 @@ int main(void)
 		T(test_dma_bad_descriptor_address),
 		T(test_dma_address_register_halves),
 		T(test_borrowed_item_is_not_copied),
+		T(test_dma_random_requests),
 #undef T
 	};
 
