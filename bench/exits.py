@@ -15,7 +15,9 @@ run, and optionally QEMU's microvm machine:
                                 (build/bench/pause_latency)
 
 Cases: pio_noop (port 0x80, kvmrun's POST-code device), pio_unassigned
-(port 0x2f0, no device), mmio_unassigned (0xd0100000 in the device hole).
+(port 0x2f0, no device), mmio_device (0xff000000, pc-testdev's MMIO
+window, kvmrun's only MMIO device so far), mmio_unassigned (0xd0100000 in
+the device hole, no device).
 
 The output ends with `bench <name>: <value> <unit> (<ratio>x of
 <reference>)` lines. A missed goal prints GOAL MISSED but is not an error:
@@ -33,7 +35,7 @@ import sys
 import tempfile
 
 # Helpers shared with the start-up benchmark (host description, build
-# options, callgrind_annotate parsing...).
+# options, source revision, callgrind function names).
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import startup  # noqa: E402
 
@@ -43,9 +45,11 @@ GOAL_INSTRUCTIONS_PIO = 100     # kvmrun's instructions per PIO exit
 MEMORY = "128M"
 RUN_TIMEOUT_S = 120
 SKIP_STATUS = 77
+WARMUP_COUNT = 1000             # writes per warm-up run: two of io_loop's chunks
+CHECK_COUNT = 5000              # writes per --exit-stats run
 GUEST_LINE = re.compile(
     r"io_loop: (pio |mmio) 0x([0-9a-f]+) count +(\d+) ticks +(\d+) tsc_hz +(\d+) "
-    r"exits/s +(\d+) \((\S+)\)")
+    r"exits/s +(\d+) chunk +(\d+) median_chunk_ticks +(\d+) \((\S+)\)")
 UNMAPPED_LINE = re.compile(r"unmapped port accesses: (\d+) reads, (\d+) writes")
 PAUSE_LINE = re.compile(
     r"pause_latency vcpus=(\d+) cycles=(\d+) p50_us=([\d.]+) p99_us=([\d.]+) "
@@ -57,50 +61,70 @@ class BenchError(Exception):
 
 
 class Case:
-    def __init__(self, name, args, what, is_pio):
+    def __init__(self, name, args, what, reason, served, kvmrun_args=(), qemu_args=()):
         self.name = name
-        self.args = args      # io_loop's command line, without count=
+        self.args = args                # io_loop's command line, without count=
         self.what = what
-        self.is_pio = is_pio
+        self.reason = reason            # the KVM exit reason each write causes
+        self.served = served            # whether a kvmrun device serves it
+        self.kvmrun_args = list(kvmrun_args)
+        self.qemu_args = list(qemu_args)
+
+    @property
+    def is_pio(self):
+        return self.reason == "KVM_EXIT_IO"
 
 
 CASES = [
     Case("pio_noop", "port=0x80",
-         "1-byte out to I/O port 0x80, served by kvmrun's POST-code device (a no-op)", True),
+         "1-byte out to I/O port 0x80, served by kvmrun's POST-code device (a no-op)",
+         "KVM_EXIT_IO", True),
     Case("pio_unassigned", "port=0x2f0",
-         "1-byte out to I/O port 0x2f0, where no device is", True),
+         "1-byte out to I/O port 0x2f0, where no device is",
+         "KVM_EXIT_IO", False),
+    Case("mmio_device", "mmio=0xff000000",
+         "1-byte write to 0xff000000, served by pc-testdev's MMIO window (kvmrun "
+         "--pc-testdev, QEMU -device pc-testdev: a 1-byte copy into a buffer)",
+         "KVM_EXIT_MMIO", True, ["--pc-testdev"], ["-device", "pc-testdev"]),
     Case("mmio_unassigned", "mmio=0xd0100000",
-         "1-byte write to 0xd0100000 in the device hole, where no device is", False),
+         "1-byte write to 0xd0100000 in the device hole, where no device is",
+         "KVM_EXIT_MMIO", False),
 ]
 
 
 class Vmm:
-    """How to boot io_loop.elf with a command line, and the exit status
-    the guest's 0 becomes."""
+    """How to boot io_loop.elf for a case, and the exit status the guest's
+    0 becomes."""
 
     def __init__(self, name, argv_fn, ok_status):
         self.name = name
-        self.argv = argv_fn
+        self.argv_fn = argv_fn
         self.ok_status = ok_status
+        self.cases = {c.name for c in CASES}   # the cases it can run
+
+    def argv(self, image, case, count):
+        return self.argv_fn(image, case, f"{case.args} count={count}")
 
 
 def build_vmms(build, qemu):
     kvmrun = os.path.join(build, "kvmrun")
     raw = os.path.join(build, "bench", "raw_kvm")
     vmms = [
-        Vmm("kvmrun", lambda img, cmdline: [kvmrun, "--kernel", img, "--cpus", "1",
-                                            "--memory", MEMORY, "--cmdline", cmdline], 0),
-        Vmm("raw-kvm", lambda img, cmdline: [raw, img, cmdline], 0),
+        Vmm("kvmrun", lambda img, case, cmdline: [kvmrun, "--kernel", img, "--cpus", "1",
+                                                  "--memory", MEMORY] + case.kvmrun_args +
+            ["--cmdline", cmdline], 0),
+        # The raw loop drops every write it does not know: that is its
+        # no-op device and its unassigned address alike.
+        Vmm("raw-kvm", lambda img, case, cmdline: [raw, img, cmdline], 0),
     ]
     if qemu:
         # isa-debug-exit makes QEMU exit with (code << 1) | 1 = 1.
         vmms.append(Vmm("qemu-microvm",
-                        lambda img, cmdline: [qemu, "-M", "microvm", "-enable-kvm", "-cpu", "host",
-                                              "-m", MEMORY, "-smp", "1", "-nodefaults",
-                                              "-no-user-config", "-display", "none",
-                                              "-serial", "stdio",
-                                              "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
-                                              "-kernel", img, "-append", cmdline], 1))
+                        lambda img, case, cmdline: [
+                            qemu, "-M", "microvm", "-enable-kvm", "-cpu", "host", "-m", MEMORY,
+                            "-smp", "1", "-nodefaults", "-no-user-config", "-display", "none",
+                            "-serial", "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4"]
+                        + case.qemu_args + ["-kernel", img, "-append", cmdline], 1))
     return vmms
 
 
@@ -121,66 +145,104 @@ def run_vmm(argv, ok_status, timeout=RUN_TIMEOUT_S):
 
 
 def parse_guest_line(out, argv):
+    """(count, ticks, tsc_hz, chunk, median_chunk_ticks) from the guest."""
     m = GUEST_LINE.search(out)
     if not m:
         raise BenchError(f"{' '.join(argv)}: no io_loop result on the console: {out[-300:]!r}")
     count, ticks, hz = int(m.group(3)), int(m.group(4)), int(m.group(5))
+    chunk, chunk_ticks = int(m.group(7)), int(m.group(8))
     if hz == 0:
         raise BenchError(f"{' '.join(argv)}: the guest could not find the TSC frequency")
-    return count, ticks, hz
+    return count, ticks, hz, chunk, chunk_ticks
 
 
 def timed_run(vmm, image, case, count):
-    """One run; returns (exits per second, TSC frequency the guest used)."""
-    argv = vmm.argv(image, f"{case.args} count={count}")
+    """One run: (median-chunk exits/s, whole-loop exits/s, the guest's TSC Hz)."""
+    argv = vmm.argv(image, case, count)
     out, _ = run_vmm(argv, vmm.ok_status)
-    got, ticks, hz = parse_guest_line(out, argv)
-    if got != count or ticks == 0:
-        raise BenchError(f"{' '.join(argv)}: the guest reports count {got}, ticks {ticks}")
-    return count * hz / ticks, hz
+    got, ticks, hz, chunk, chunk_ticks = parse_guest_line(out, argv)
+    if got != count or ticks == 0 or chunk_ticks == 0:
+        raise BenchError(f"{' '.join(argv)}: the guest reports count {got}, ticks {ticks}, "
+                         f"median chunk ticks {chunk_ticks}")
+    return chunk * hz / chunk_ticks, count * hz / ticks, hz
+
+
+def qemu_preflight(vmm, image):
+    """Drop the cases QEMU cannot run (a device it lacks, a guest that does
+    not boot under it). Returns notes for the header."""
+    notes = []
+    for case in CASES:
+        try:
+            timed_run(vmm, image, case, WARMUP_COUNT)
+        except BenchError as e:
+            vmm.cases.discard(case.name)
+            notes.append(f"note: qemu-microvm left out of {case.name}: {str(e)[-240:]}")
+    return notes
 
 
 def timed_rounds(vmms, image, count, rounds, warmup):
-    """{(vmm, case): [exits/s per round]}. Each round runs every case on
-    every VMM back to back, starting with a different VMM each round, so
-    all of them share the machine's noise."""
+    """{(vmm, case): [(median-chunk exits/s, whole-loop exits/s) per
+    round]}. Each round runs every case on every VMM back to back, starting
+    with a different VMM each round, so all of them share the machine's
+    noise. Also returns the TSC frequencies the guests reported."""
     results = {(v.name, c.name): [] for v in vmms for c in CASES}
-    hz_seen = {}
+    hz_seen = set()
     for i in range(warmup + rounds):
         order = vmms[i % len(vmms):] + vmms[:i % len(vmms)]
         for case in CASES:
             for v in order:
-                rate, hz = timed_run(v, image, case, count if i >= warmup else max(1, count // 10))
-                hz_seen.setdefault(v.name, set()).add(hz)
+                if case.name not in v.cases:
+                    continue
+                n = count if i >= warmup else max(WARMUP_COUNT, count // 10)
+                chunked, whole, hz = timed_run(v, image, case, n)
+                hz_seen.add(hz)
                 if i >= warmup:
-                    results[(v.name, case.name)].append(rate)
+                    results[(v.name, case.name)].append((chunked, whole))
     return results, hz_seen
 
 
-def check_devices(build, image, count):
-    """With --exit-stats kvmrun counts unmapped port accesses: port 0x80
-    must be served by a device, port 0x2f0 must not. Returns warnings."""
-    warnings = []
-    kvmrun = os.path.join(build, "kvmrun")
-    for case, want_served in (("port=0x80", True), ("port=0x2f0", False)):
-        argv = [kvmrun, "--kernel", image, "--memory", MEMORY, "--exit-stats",
-                "--cmdline", f"{case} count={count}"]
-        _, err = run_vmm(argv, 0)
-        m = UNMAPPED_LINE.search(err)
-        if not m:
-            raise BenchError(f"{' '.join(argv)}: no unmapped-access count in --exit-stats")
-        served = int(m.group(2)) < count
-        if served != want_served:
-            warnings.append(f"WARNING: {case}: {m.group(2)} of {count} writes were unmapped: "
-                            f"expected {'a device' if want_served else 'no device'} there")
-    return warnings
+def exit_stats(build, image, case, count):
+    """kvmrun --exit-stats: ({reason: (count, handler total us)}, unmapped
+    port writes). The guest prints nothing (quiet), so the writes are all
+    but a dozen of the exits: console writes cost microseconds each and
+    would swamp the handler times measured."""
+    vmm = build_vmms(build, None)[0]
+    argv = vmm.argv(image, case, count)
+    argv[-2:-2] = ["--exit-stats", "--console", "none"]
+    argv[-1] += " quiet"
+    _, err = run_vmm(argv, 0)
+    reasons = {}
+    for m in re.finditer(r"^\s*(KVM_EXIT_\w+)\s+(\d+)\s+([\d.]+)\s", err, re.M):
+        reasons[m.group(1)] = (int(m.group(2)), float(m.group(3)))
+    unmapped = UNMAPPED_LINE.search(err)
+    if (count and case.reason not in reasons) or not unmapped:
+        raise BenchError(f"{' '.join(argv)}: no {case.reason} line or unmapped-access count "
+                         f"in --exit-stats: {err.strip()[-300:]}")
+    return reasons, int(unmapped.group(2))
+
+
+def check_cases(build, image, count):
+    """For each case: kvmrun's own handler time per exit (--exit-stats: the
+    mean over the exits of the case's reason, which are the writes and, for
+    port I/O, a dozen more), and whether the port is served as the case
+    says. Returns ({case: ns per exit}, warnings)."""
+    handler_ns, warnings = {}, []
+    for case in CASES:
+        reasons, unmapped = exit_stats(build, image, case, count)
+        n, us = reasons[case.reason]
+        handler_ns[case.name] = us * 1000 / n
+        if case.is_pio and (unmapped < count) != case.served:
+            warnings.append(f"WARNING: {case.name}: {unmapped} of {count} writes to "
+                            f"{case.args} were unmapped: expected "
+                            f"{'a device' if case.served else 'no device'} there")
+    return handler_ns, warnings
 
 
 def callgrind_ir(vmm, image, case, count, keep_dir):
     """Total Ir (all threads) of one run under callgrind, and the profile."""
     out_file = os.path.join(keep_dir, f"callgrind.exits.{vmm.name}.{case.name}.{count}")
     argv = (["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"] +
-            vmm.argv(image, f"{case.args} count={count}"))
+            vmm.argv(image, case, count))
     out, _ = run_vmm(argv, vmm.ok_status, timeout=10 * RUN_TIMEOUT_S)
     parse_guest_line(out, argv)
     with open(out_file) as f:
@@ -236,34 +298,55 @@ def goal_line(met, text):
     return f"goal: {text}: {'met' if met else 'GOAL MISSED'}"
 
 
-def report_exits(results, vmms, count, rounds):
-    """Prints the tables; returns {case: (kvmrun median, ratio to raw)}."""
+def quartiles(values):
+    if len(values) < 2:
+        return values[0], values[0]
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def report_exits(results, vmms, count, rounds, handler_ns, check_count):
+    """Prints one table per case; returns {case: (kvmrun's median-chunk
+    exits/s, its ratio to raw-kvm's)}."""
     summary = {}
     for case in CASES:
         print(f"== exits_{case.name}: {case.what}")
-        print(f"  {'exits/s':<16} {'median':>9} {'min':>9} {'max':>9} {'us/exit':>9}"
-              f"   (n={rounds} runs of {count:,} exits)")
+        print(f"  exits/s, n={rounds} runs of {count:,} writes per VMM:")
+        print(f"  {'':<14} {'median chunk:':>13} {'median':>7} {'min':>7} {'max':>7} "
+              f"{'us/exit':>8}   {'whole loop:':>11} {'median':>7} {'min':>7} {'max':>7}")
         med = {}
         for v in vmms:
-            vals = results[(v.name, case.name)]
-            med[v.name] = statistics.median(vals)
-            print(f"  {v.name:<16} {med[v.name]:9.0f} {min(vals):9.0f} {max(vals):9.0f} "
-                  f"{1e6 / med[v.name]:9.2f}")
-        paired = [k / r for k, r in zip(results[("kvmrun", case.name)],
-                                        results[("raw-kvm", case.name)])]
-        ratio = med["kvmrun"] / med["raw-kvm"]
-        print(f"  kvmrun / raw-kvm: {ratio:.3f} (ratio of medians); the same round by round: "
-              + " ".join(f"{r:.3f}" for r in paired))
+            runs = results[(v.name, case.name)]
+            if not runs:
+                print(f"  {v.name:<14} (not run)")
+                continue
+            chunked, whole = [r[0] for r in runs], [r[1] for r in runs]
+            med[v.name] = (statistics.median(chunked), statistics.median(whole))
+            print(f"  {v.name:<14} {'':>13} {med[v.name][0]:7.0f} {min(chunked):7.0f} "
+                  f"{max(chunked):7.0f} {1e6 / med[v.name][0]:8.2f}   {'':>11} "
+                  f"{med[v.name][1]:7.0f} {min(whole):7.0f} {max(whole):7.0f}")
+        for label, i in (("median chunk", 0), ("whole loop", 1)):
+            paired = [k[i] / r[i] for k, r in zip(results[("kvmrun", case.name)],
+                                                  results[("raw-kvm", case.name)])]
+            q1, q3 = quartiles(paired)
+            print(f"  kvmrun / raw-kvm, {label}: {med['kvmrun'][i] / med['raw-kvm'][i]:.3f} "
+                  f"(ratio of medians); round by round: median {statistics.median(paired):.3f}, "
+                  f"quartiles {q1:.3f}-{q3:.3f}, min {min(paired):.3f}, max {max(paired):.3f}")
         if "qemu-microvm" in med:
-            print(f"  qemu-microvm / raw-kvm: {med['qemu-microvm'] / med['raw-kvm']:.3f}")
-        summary[case.name] = (med["kvmrun"], ratio)
+            print(f"  qemu-microvm / raw-kvm, median chunk: "
+                  f"{med['qemu-microvm'][0] / med['raw-kvm'][0]:.3f}")
+        ns = handler_ns.get(case.name)
+        if ns is not None:
+            us_exit = 1e6 / med["raw-kvm"][0]
+            print(f"  kvmrun's exit handler (--exit-stats, rdtsc around it, a quiet run of "
+                  f"{check_count:,} writes): {ns:.0f} ns per exit, {ns / 10 / us_exit:.2f} % of "
+                  f"raw-kvm's {us_exit:.1f} us per exit")
+        summary[case.name] = (med["kvmrun"][0], med["kvmrun"][0] / med["raw-kvm"][0])
         print()
-    print("== exits_mmio_noop: not measured yet: kvmrun has no MMIO device; it waits for the first")
-    print()
     return summary
 
 
-def report_instructions(vmms, image, count, keep, build, show_path):
+def report_instructions(vmms, image, count, keep, show_path):
     """Prints the table and kvmrun's per-exit profile; returns
     {case: (kvmrun instr/exit, raw instr/exit)}."""
     print(f"== instructions_per_exit: valgrind --tool=callgrind, all threads, "
@@ -272,20 +355,21 @@ def report_instructions(vmms, image, count, keep, build, show_path):
     for v in vmms:
         # QEMU for scale on the unassigned port only: ~70 million
         # instructions of start-up per run make it the slowest part.
-        cases = [c for c in CASES if v.name != "qemu-microvm" or c.name == "pio_unassigned"]
+        cases = [c for c in CASES if c.name in v.cases and
+                 (v.name != "qemu-microvm" or c.name == "pio_unassigned")]
         for case in cases:
             ir_long, prof_long = callgrind_ir(v, image, case, count, keep)
             ir_zero, prof_zero = callgrind_ir(v, image, case, 0, keep)
             per_exit[(v.name, case.name)] = (ir_long - ir_zero) / count
             profiles[(v.name, case.name)] = (prof_long, prof_zero, ir_long, ir_zero)
-    print(f"  {'instr/exit':<16}" + "".join(f" {c.name:>16}" for c in CASES))
+    print(f"  {'instr/exit':<14}" + "".join(f" {c.name:>16}" for c in CASES))
     for v in vmms:
         cells = [per_exit.get((v.name, c.name)) for c in CASES]
-        print(f"  {v.name:<16}" + "".join(f" {x:16.1f}" if x is not None else f" {'-':>16}"
+        print(f"  {v.name:<14}" + "".join(f" {x:16.1f}" if x is not None else f" {'-':>16}"
                                           for x in cells))
-    print(f"  (totals with count={count:,} / count=0: " + "; ".join(
-        f"{v}/{c}: {p[2]:,} / {p[3]:,}" for (v, c), p in profiles.items()
-        if v != "qemu-microvm") + ")")
+    print(f"  totals, count={count:,} / count=0:")
+    for (v, c), p in profiles.items():
+        print(f"    {v:<14} {c:<16} {p[2]:>12,} / {p[3]:>12,}")
     for case in CASES:
         long_prof, zero_prof, _, _ = profiles[("kvmrun", case.name)]
         print(f"  kvmrun's instructions per exit by function (self), {case.name}" +
@@ -297,17 +381,25 @@ def report_instructions(vmms, image, count, keep, build, show_path):
 
 
 def report_pause(build, cycles, vcpu_counts):
-    print(f"== pause_latency: vm_pause() until every vCPU is out of KVM_RUN and parked, with")
+    print("== pause_latency: vm_pause() until every vCPU is out of KVM_RUN and parked, with")
     print(f"   busy vCPUs (guest/spin.elf: CPL 3 loops, no exits), {cycles:,} cycles after 20 warm-up")
-    print(f"  {'':<16} {'p50':>9} {'p99':>9} {'max':>9} {'mean':>9}   (us)  kick signals")
+    print(f"  {'':<14} {'p50':>9} {'p99':>9} {'max':>9} {'mean':>9}   (us)  kick signals")
     res = {}
     for vcpus in vcpu_counts:
         r = pause_latency(build, vcpus, cycles)
         res[vcpus] = r
-        print(f"  {f'{vcpus} vCPU' + ('s' if vcpus > 1 else ''):<16} {r['p50']:9.1f} "
+        print(f"  {f'{vcpus} vCPU' + ('s' if vcpus > 1 else ''):<14} {r['p50']:9.1f} "
               f"{r['p99']:9.1f} {r['max']:9.1f} {r['mean']:9.1f}         {r['kicks']:,}")
     print()
     return res
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def main():
@@ -315,10 +407,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", default=os.path.join(root, "build"),
                     help="meson build directory (default: build)")
-    ap.add_argument("--rounds", type=int, default=5,
-                    help="timed rounds, each running every case on every VMM (5)")
-    ap.add_argument("--count", type=int, default=50000,
-                    help="writes per timed run (50000, ~1.5-3 s here)")
+    ap.add_argument("--rounds", type=int, default=9,
+                    help="timed rounds, each running every case on every VMM (9)")
+    ap.add_argument("--count", type=int, default=20000,
+                    help="writes per timed run (20000: 0.6 s at 30 us per exit)")
     ap.add_argument("--callgrind-count", type=int, default=20000,
                     help="writes in the long callgrind runs (20000)")
     ap.add_argument("--pause-cycles", type=int, default=2000,
@@ -331,10 +423,12 @@ def main():
                     help="tiny counts, no QEMU or callgrind, no goals: check the benchmark works")
     args = ap.parse_args()
     if args.smoke:
-        args.rounds, args.count, args.pause_cycles = 1, 300, 50
+        args.rounds, args.count, args.pause_cycles = 1, WARMUP_COUNT, 50
         args.no_qemu = args.no_callgrind = True
-    if args.rounds < 1 or args.count < 1 or args.callgrind_count < 1 or args.pause_cycles < 1:
-        raise BenchError("--rounds, --count, --callgrind-count and --pause-cycles must be >= 1")
+    if args.rounds < 1 or args.count < WARMUP_COUNT or args.callgrind_count < 1 or \
+            args.pause_cycles < 1:
+        raise BenchError(f"--rounds, --callgrind-count and --pause-cycles must be >= 1, "
+                         f"--count >= {WARMUP_COUNT}")
 
     build = os.path.abspath(args.build_dir)
     if not startup.kvm_usable():
@@ -359,22 +453,23 @@ def main():
     warmup = 0 if args.smoke else 1
 
     print(f"kvmrun exit-path benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}")
-    print(f"host: {startup.host_description()}")
+    print(f"host: {startup.host_description()}, load average {load_average()}")
     print(f"kvmrun {startup.source_revision(root)}, build {args.build_dir} "
           f"(buildtype {opts.get('buildtype', '?')}, b_sanitize {sanitize})")
-    print(f"guest: build/guest/io_loop.elf, 1 vCPU, {MEMORY}; exits/s = writes x TSC Hz / TSC "
-          f"ticks of the guest's CPL 3 loop; {args.rounds} rounds after {warmup} warm-up round(s), "
-          f"VMMs alternating" + ("" if qemu else "; QEMU left out"))
-    warnings = check_devices(build, image, min(args.count, 1000))
-    for w in warnings:
-        print(w)
+    print(f"guest: build/guest/io_loop.elf, 1 vCPU, {MEMORY}; exits/s from the guest's TSC: "
+          f"chunk / median chunk time, and writes / whole-loop time; {args.rounds} rounds after "
+          f"{warmup} warm-up round, VMMs alternating" + ("" if qemu else "; QEMU left out"))
+    notes = qemu_preflight(vmms[2], image) if qemu else []
+    check_count = min(CHECK_COUNT, args.count)
+    handler_ns, warnings = check_cases(build, image, check_count)
+    for line in notes + warnings:
+        print(line)
     print()
 
     results, hz_seen = timed_rounds(vmms, image, args.count, args.rounds, warmup)
-    all_hz = set().union(*hz_seen.values())
-    if len(all_hz) > 1:
-        print(f"note: the guests found different TSC frequencies: {hz_seen}")
-    exits = report_exits(results, vmms, args.count, args.rounds)
+    if len(hz_seen) > 1:
+        print(f"note: the guests found different TSC frequencies: {sorted(hz_seen)}")
+    exits = report_exits(results, vmms, args.count, args.rounds, handler_ns, check_count)
 
     instr = None
     if args.no_callgrind:
@@ -383,7 +478,7 @@ def main():
         keep = args.profile_dir or tempfile.mkdtemp(prefix="kvmrun-bench-exits-")
         os.makedirs(keep, exist_ok=True)
         try:
-            instr = report_instructions(vmms, image, args.callgrind_count, keep, build,
+            instr = report_instructions(vmms, image, args.callgrind_count, keep,
                                         bool(args.profile_dir))
         finally:
             if not args.profile_dir:
@@ -395,7 +490,7 @@ def main():
     else:
         pause = report_pause(build, args.pause_cycles, (4,) if args.smoke else (4, 1))
 
-    print("== summary")
+    print(f"== summary (load average now {load_average()})")
     if args.smoke:
         print("(smoke run: counts too small for the goals; no goals checked)")
     else:
@@ -408,8 +503,8 @@ def main():
                     print(goal_line(instr[case.name][0] <= GOAL_INSTRUCTIONS_PIO,
                                     f"instructions_per_exit_{case.name}: kvmrun <= "
                                     f"{GOAL_INSTRUCTIONS_PIO}"))
-    for w in warnings:
-        print(w)
+    for line in warnings:
+        print(line)
     for case, (rate, ratio) in exits.items():
         print(f"bench exits_{case}: {rate:.0f} exits/s ({ratio:.2f}x of raw-kvm)")
     if instr:
