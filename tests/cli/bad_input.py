@@ -8,6 +8,7 @@ case that needs /dev/kvm on a host without it)."""
 
 import argparse
 import os
+import random
 import struct
 import subprocess
 import sys
@@ -87,7 +88,7 @@ def cases():
         "missing_kernel": (False, lambda t, g: (["--kernel", os.path.join(t, "nope")], "No such file")),
         "kernel_is_directory": (False, lambda t, g: (["--kernel", t], "not a regular file")),
         "empty_kernel": (False, lambda t, g: (["--kernel", write(t, "empty", b"")], "empty")),
-        "garbage_kernel": (False, lambda t, g: (["--kernel", write(t, "junk", os.urandom(8192))],
+        "garbage_kernel": (False, lambda t, g: (["--kernel", write(t, "junk", random.Random(1).randbytes(8192))],
                                                 "unrecognised kernel image")),
         "truncated_elf": (False, truncated_elf),
         "truncated_bzimage": (False, lambda t, g: (["--kernel", write(t, "bz", synthetic_bzimage(total=1024))],
