@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -14,7 +15,22 @@
 #include "log.h"
 #include "vm.h"
 
-enum loop_source { SOURCE_STOP, SOURCE_SIGNAL, SOURCE_INPUT, SOURCE_RX_READY };
+enum loop_source { SOURCE_STOP, SOURCE_SIGNAL, SOURCE_INPUT, SOURCE_RX_READY, SOURCE_HANDLER };
+
+/* What an epoll event's data.ptr points to: one of the loop's own sources
+ * (a static marker below) or a registered handler. */
+struct event_loop_handler {
+	enum loop_source source;
+	event_loop_fn *fn;         /* SOURCE_HANDLER; NULL once removed */
+	void *opaque;
+	int fd;
+	struct event_loop_handler *next;
+};
+
+static struct event_loop_handler source_stop = { .source = SOURCE_STOP };
+static struct event_loop_handler source_signal = { .source = SOURCE_SIGNAL };
+static struct event_loop_handler source_input = { .source = SOURCE_INPUT };
+static struct event_loop_handler source_rx_ready = { .source = SOURCE_RX_READY };
 
 /* Console input waiting for room in the UART's receive FIFO. Host input
  * is never dropped: while the FIFO is full we stop reading the input fd
@@ -54,11 +70,76 @@ static void uart_rx_ready(void *ctx)
 		(void)0;
 }
 
-static int epoll_add(int epfd, int fd, enum loop_source source)
+static int epoll_add(int epfd, int fd, struct event_loop_handler *source)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = source };
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = source };
 
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int event_loop_init(struct event_loop *loop)
+{
+	loop->handlers = NULL;
+	loop->removed = NULL;
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return loop->epfd < 0 ? -errno : 0;
+}
+
+static void free_handlers(struct event_loop_handler *h)
+{
+	while (h) {
+		struct event_loop_handler *next = h->next;
+
+		free(h);
+		h = next;
+	}
+}
+
+void event_loop_destroy(struct event_loop *loop)
+{
+	free_handlers(loop->handlers);
+	free_handlers(loop->removed);
+	loop->handlers = loop->removed = NULL;
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	loop->epfd = -1;
+}
+
+int event_loop_add(struct event_loop *loop, int fd, event_loop_fn *fn, void *opaque)
+{
+	struct event_loop_handler *h = calloc(1, sizeof(*h));
+	int ret;
+
+	if (!h)
+		return -ENOMEM;
+	*h = (struct event_loop_handler){ .source = SOURCE_HANDLER, .fn = fn, .opaque = opaque,
+					  .fd = fd, .next = loop->handlers };
+	ret = epoll_add(loop->epfd, fd, h);
+	if (ret < 0) {
+		free(h);
+		return ret;
+	}
+	loop->handlers = h;
+	return 0;
+}
+
+int event_loop_remove(struct event_loop *loop, int fd)
+{
+	for (struct event_loop_handler **p = &loop->handlers; *p; p = &(*p)->next) {
+		struct event_loop_handler *h = *p;
+
+		if (h->fd != fd)
+			continue;
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		*p = h->next;
+		/* An event for it may still sit in the batch being dispatched:
+		 * keep the memory until the batch is done. */
+		h->fn = NULL;
+		h->next = loop->removed;
+		loop->removed = h;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static void set_input_polling(struct input_state *in, int epfd, bool on)
@@ -66,7 +147,7 @@ static void set_input_polling(struct input_state *in, int epfd, bool on)
 	if (!in->pollable || in->polling == on || in->eof)
 		return;
 	if (on)
-		in->polling = epoll_add(epfd, in->fd, SOURCE_INPUT) == 0;
+		in->polling = epoll_add(epfd, in->fd, &source_input) == 0;
 	else if (epoll_ctl(epfd, EPOLL_CTL_DEL, in->fd, NULL) == 0)
 		in->polling = false;
 }
@@ -124,28 +205,24 @@ static int handle_signal(int sfd, struct vm *vm)
 	return 0;
 }
 
-int event_loop_run(const struct event_loop_config *cfg)
+int event_loop_run(struct event_loop *loop, const struct event_loop_config *cfg)
 {
 	struct input_state in = { .uart = cfg->uart, .fd = cfg->input_fd, .rx_ready_fd = -1,
 				  .escape_sequences = cfg->escape_sequences };
 	sigset_t set;
-	int epfd, sfd = -1, ret;
+	int epfd = loop->epfd, sfd = -1, ret;
 
-	epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (epfd < 0)
-		return log_syscall_error("epoll_create1", errno);
 	console_escape_init(&in.escape);
 	sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(handled_signals) / sizeof(handled_signals[0]); i++)
 		sigaddset(&set, handled_signals[i]);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
-		ret = log_syscall_error("signalfd", errno);
-		goto close_epoll;
+		return log_syscall_error("signalfd", errno);
 	}
-	ret = epoll_add(epfd, sfd, SOURCE_SIGNAL);
+	ret = epoll_add(epfd, sfd, &source_signal);
 	if (ret == 0)
-		ret = epoll_add(epfd, cfg->vm->stop_eventfd, SOURCE_STOP);
+		ret = epoll_add(epfd, cfg->vm->stop_eventfd, &source_stop);
 	if (ret < 0) {
 		log_syscall_error("epoll_ctl", -ret);
 		goto close_signalfd;
@@ -153,12 +230,12 @@ int event_loop_run(const struct event_loop_config *cfg)
 
 	if (in.uart && in.fd >= 0) {
 		in.rx_ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (in.rx_ready_fd < 0 || epoll_add(epfd, in.rx_ready_fd, SOURCE_RX_READY) < 0) {
+		if (in.rx_ready_fd < 0 || epoll_add(epfd, in.rx_ready_fd, &source_rx_ready) < 0) {
 			ret = log_syscall_error("eventfd(console input)", errno);
 			goto close_rx_ready;
 		}
 		uart_set_rx_ready(in.uart, uart_rx_ready, &in);
-		ret = epoll_add(epfd, in.fd, SOURCE_INPUT);
+		ret = epoll_add(epfd, in.fd, &source_input);
 		in.pollable = ret == 0;
 		in.polling = in.pollable;
 		if (ret < 0 && ret != -EPERM) {
@@ -171,8 +248,8 @@ int event_loop_run(const struct event_loop_config *cfg)
 
 	ret = 0;
 	while (!vm_stopping(cfg->vm)) {
-		struct epoll_event events[4];
-		int n = epoll_wait(epfd, events, 4, -1);
+		struct epoll_event events[16];
+		int n = epoll_wait(epfd, events, 16, -1);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -182,9 +259,14 @@ int event_loop_run(const struct event_loop_config *cfg)
 			break;
 		}
 		for (int i = 0; i < n; i++) {
+			struct event_loop_handler *h = events[i].data.ptr;
 			uint64_t count;
 
-			switch ((enum loop_source)events[i].data.u32) {
+			switch (h->source) {
+			case SOURCE_HANDLER:
+				if (h->fn)  /* NULL: removed earlier in this batch */
+					h->fn(h->opaque, h->fd, events[i].events);
+				break;
 			case SOURCE_STOP:
 				break;  /* the loop condition sees it */
 			case SOURCE_SIGNAL:
@@ -203,6 +285,8 @@ int event_loop_run(const struct event_loop_config *cfg)
 				break;
 			}
 		}
+		free_handlers(loop->removed);
+		loop->removed = NULL;
 	}
 
 detach_uart:
@@ -212,8 +296,11 @@ close_rx_ready:
 	if (in.rx_ready_fd >= 0)
 		close(in.rx_ready_fd);
 close_signalfd:
+	/* The loop's own sources leave the epoll set, which outlives this
+	 * call; the registered handlers stay. */
+	epoll_ctl(epfd, EPOLL_CTL_DEL, cfg->vm->stop_eventfd, NULL);
+	if (in.pollable && in.polling)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, in.fd, NULL);
 	close(sfd);
-close_epoll:
-	close(epfd);
 	return ret;
 }

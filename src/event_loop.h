@@ -1,13 +1,29 @@
 /* The VMM's event-loop thread (the main thread once the vCPUs run):
- * console input into the UART, operator signals, and the VM's stop
- * notification, all multiplexed with epoll. */
+ * console input into the UART, operator signals, the VM's stop
+ * notification and device back-ends' file descriptors (virtio queue
+ * notifications), all multiplexed with epoll. */
 #ifndef KVMRUN_EVENT_LOOP_H
 #define KVMRUN_EVENT_LOOP_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct vm;
 struct uart;
+struct event_loop_handler;
+
+/* Called on the event-loop thread when `fd` is readable (or has hung up
+ * or failed: `events` holds the epoll bits). */
+typedef void event_loop_fn(void *opaque, int fd, uint32_t events);
+
+/* The loop's epoll set and the handlers registered on it. Handlers are
+ * added and removed before event_loop_run(), after it returns, or from
+ * a handler on the loop thread; never from other threads. */
+struct event_loop {
+	int epfd;
+	struct event_loop_handler *handlers;  /* live, a list */
+	struct event_loop_handler *removed;   /* freed after the current batch */
+};
 
 struct event_loop_config {
 	struct vm *vm;
@@ -21,7 +37,17 @@ struct event_loop_config {
  * signals reach only the loop's signalfd. Call before creating threads. */
 int event_loop_block_signals(void);
 
-/* Run until the VM stops. Returns 0 or -errno. */
-int event_loop_run(const struct event_loop_config *cfg);
+int event_loop_init(struct event_loop *loop);
+void event_loop_destroy(struct event_loop *loop);
+
+/* Call fn(opaque, fd, events) whenever `fd` is readable, until removed.
+ * Returns 0 or -errno (-EEXIST if fd is already registered). */
+int event_loop_add(struct event_loop *loop, int fd, event_loop_fn *fn, void *opaque);
+/* Returns 0 or -ENOENT. Safe inside a handler, even for its own fd. */
+int event_loop_remove(struct event_loop *loop, int fd);
+
+/* Run until the VM stops: the configured console and signals plus every
+ * registered handler. Returns 0 or -errno. */
+int event_loop_run(struct event_loop *loop, const struct event_loop_config *cfg);
 
 #endif

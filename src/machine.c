@@ -27,6 +27,7 @@ struct machine {
 	struct kvm kvm;
 	struct vm vm;
 	struct platform platform;
+	struct event_loop loop;     /* device back-ends register on it */
 	int console_fd;
 	bool console_fd_owned;
 	bool vm_created;
@@ -233,7 +234,7 @@ int machine_wait(struct machine *m)
 		.input_fd = m->cfg->console == CONSOLE_STDIO ? STDIN_FILENO : -1,
 		.escape_sequences = m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO),
 	};
-	int ret = vm_stopping(vm) ? 0 : event_loop_run(&loop);
+	int ret = vm_stopping(vm) ? 0 : event_loop_run(&m->loop, &loop);
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
@@ -258,6 +259,11 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->console_fd = -1;
 	m->kvm.fd = -1;
 	m->vm.fd = m->vm.stop_eventfd = -1;
+	if (event_loop_init(&m->loop) < 0) {
+		log_syscall_error("epoll_create1", errno);
+		free(m);
+		return EXIT_STATUS_VMM_ERROR;
+	}
 
 	if (check_host_memory(cfg) < 0 || open_images(m) < 0)
 		goto fail;
@@ -308,6 +314,7 @@ void machine_destroy(struct machine *m)
 	if (m->vm_created)
 		vm_destroy(&m->vm);
 	kvm_close(&m->kvm);
+	event_loop_destroy(&m->loop);
 	image_file_close(&m->initrd);
 	image_file_close(&m->kernel);
 	free(m);
