@@ -13,6 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
+	OPT_NO_ACPI, OPT_PIT_REINJECT,
 };
 
 static const struct option long_options[] = {
@@ -26,6 +27,8 @@ static const struct option long_options[] = {
 	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 	{ "pc-testdev", no_argument, NULL, OPT_PC_TESTDEV },
 	{ "pci-testdev", no_argument, NULL, OPT_PCI_TESTDEV },
+	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
+	{ "pit-reinject", required_argument, NULL, OPT_PIT_REINJECT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -49,6 +52,8 @@ void config_print_usage(FILE *out)
 	      "      --pc-testdev       QEMU's pc-testdev (ports 0xe0-0xeb, 0x2000-0x2017 ISA\n"
 	      "                         IRQ lines, MMIO 0xff000000), for kvm-unit-tests\n"
 	      "      --pci-testdev      QEMU's pci-testdev (1b36:0005) at PCI 00:01.0\n"
+	      "      --no-acpi          no ACPI tables or PM registers (the MP table stays)\n"
+	      "      --pit-reinject on|off  re-inject PIT ticks the guest missed (default on)\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -134,6 +139,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		.nr_cpus = 1,
 		.memory_bytes = CONFIG_DEFAULT_MEMORY,
 		.console = CONSOLE_STDIO,
+		.acpi = true,
+		.pit_reinject = true,
 	};
 	err[0] = '\0';
 	optind = 0;  /* reset getopt: the tests parse several command lines */
@@ -172,6 +179,15 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		case OPT_DEBUG_EXIT: cfg->debug_exit = true; break;
 		case OPT_PC_TESTDEV: cfg->pc_testdev = true; break;
 		case OPT_PCI_TESTDEV: cfg->pci_testdev = true; break;
+		case OPT_NO_ACPI: cfg->acpi = false; break;
+		case OPT_PIT_REINJECT:
+			if (!strcmp(optarg, "on"))
+				cfg->pit_reinject = true;
+			else if (!strcmp(optarg, "off"))
+				cfg->pit_reinject = false;
+			else
+				fail("--pit-reinject %s: expected on or off", optarg);
+			break;
 		case OPT_HELP: cfg->show_help = true; break;
 		case OPT_VERSION: cfg->show_version = true; break;
 		case ':':

@@ -35,6 +35,8 @@ struct config {
 	bool debug_exit;             /* map the isa-debug-exit port 0xf4 */
 	bool pc_testdev;             /* QEMU's pc-testdev (ports 0xe0, 0x2000; MMIO 0xff000000) */
 	bool pci_testdev;            /* QEMU's pci-testdev at 00:01.0 */
+	bool acpi;                   /* ACPI tables and PM registers (default on; --no-acpi) */
+	bool pit_reinject;           /* KVM re-injects missed PIT ticks (default on, as QEMU) */
 	bool show_help;
 	bool show_version;
 };

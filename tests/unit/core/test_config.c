@@ -181,6 +181,34 @@ static void test_testdevs(void **state)
 	assert_one_line_error(err, "--pci-testdev=on");
 }
 
+/* ACPI is on unless --no-acpi; the PIT re-injects missed ticks unless
+ * --pit-reinject off (QEMU's default policy, lost_tick_policy=delay). */
+static void test_acpi_and_pit_reinject(void **state)
+{
+	struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", NULL), 0);
+	assert_true(cfg.acpi);
+	assert_true(cfg.pit_reinject);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--no-acpi", NULL), 0);
+	assert_false(cfg.acpi);
+	assert_true(cfg.pit_reinject);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--pit-reinject", "off", NULL), 0);
+	assert_true(cfg.acpi);
+	assert_false(cfg.pit_reinject);
+	assert_int_equal(parse(&cfg, err, "--pit-reinject=off", "--pit-reinject=on", "--kernel", "k",
+			       NULL), 0);
+	assert_true(cfg.pit_reinject);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--pit-reinject", "yes", NULL), -EINVAL);
+	assert_one_line_error(err, "--pit-reinject yes: expected on or off");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--pit-reinject", NULL), -EINVAL);
+	assert_one_line_error(err, "--pit-reinject needs a value");
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--no-acpi=1", NULL), -EINVAL);
+	assert_one_line_error(err, "option --no-acpi=1 takes no value");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -190,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_debug_exit),
 		cmocka_unit_test(test_testdevs),
+		cmocka_unit_test(test_acpi_and_pit_reinject),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
