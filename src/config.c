@@ -13,7 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
-	OPT_NO_ACPI, OPT_PIT_REINJECT,
+	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG,
 };
 
 static const struct option long_options[] = {
@@ -29,6 +29,7 @@ static const struct option long_options[] = {
 	{ "pci-testdev", no_argument, NULL, OPT_PCI_TESTDEV },
 	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 	{ "pit-reinject", required_argument, NULL, OPT_PIT_REINJECT },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -54,6 +55,8 @@ void config_print_usage(FILE *out)
 	      "      --pci-testdev      QEMU's pci-testdev (1b36:0005) at PCI 00:01.0\n"
 	      "      --no-acpi          no ACPI tables or PM registers (the MP table stays)\n"
 	      "      --pit-reinject on|off  re-inject PIT ticks the guest missed (default on)\n"
+	      "      --rng              a virtio-rng device (virtio-mmio at 0xd0000000 + n * 4K,\n"
+	      "                         announced on the kernel command line)\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -180,6 +183,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		case OPT_PC_TESTDEV: cfg->pc_testdev = true; break;
 		case OPT_PCI_TESTDEV: cfg->pci_testdev = true; break;
 		case OPT_NO_ACPI: cfg->acpi = false; break;
+		case OPT_RNG: cfg->rng = true; break;
 		case OPT_PIT_REINJECT:
 			if (!strcmp(optarg, "on"))
 				cfg->pit_reinject = true;

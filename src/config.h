@@ -37,6 +37,7 @@ struct config {
 	bool pci_testdev;            /* QEMU's pci-testdev at 00:01.0 */
 	bool acpi;                   /* ACPI tables and PM registers (default on; --no-acpi) */
 	bool pit_reinject;           /* KVM re-injects missed PIT ticks (default on, as QEMU) */
+	bool rng;                    /* a virtio-rng device (virtio-mmio) */
 	bool show_help;
 	bool show_version;
 };
