@@ -10,6 +10,8 @@
  *               Multiboot "<kernel path> <command line>")
  *   0x0009fc00  MP floating pointer + MP configuration table (e820 reserved)
  *   0x000a0000  legacy VGA / option ROM / BIOS area (e820 reserved, RAM in the slot)
+ *   0x000e0000    ACPI tables: the RSDP first, then the other tables (64 KiB)
+ *   0x000f0000    MP configuration table when it does not fit at 0x9fc00
  *   0x00100000  kernel image (bzImage protected-mode part, ELF segments)
  *   ...         RAM up to min(memory, LAYOUT_MMIO_HOLE_START)
  *   0xd0000000  device hole: virtio-mmio windows,
@@ -32,6 +34,11 @@
 #define LAYOUT_EBDA_START          0x0009fc00ULL  /* MP tables live here, like a BIOS EBDA */
 #define LAYOUT_LEGACY_HOLE_START   0x000a0000ULL
 #define LAYOUT_HIGH_MEMORY_START   0x00100000ULL  /* 1 MiB: where kernels are loaded */
+/* ACPI tables (src/acpi/): the RSDP must lie in 0xe0000-0xfffff on a
+ * 16-byte boundary (ACPI 6.4 §5.2.5.1), where guests scan for it. The
+ * area ends where the MP table's high copy may start (boot/mptable.c). */
+#define LAYOUT_ACPI_START          0x000e0000ULL
+#define LAYOUT_ACPI_END            0x000f0000ULL
 
 /* Device hole below 4 GiB. 768 MiB is plenty for MMIO devices and keeps up
  * to 3.25 GiB of RAM below 4 GiB for 32-bit guests. */
