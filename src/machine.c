@@ -8,6 +8,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "acpi/acpi.h"
 #include "boot/boot.h"
 #include "cpuid.h"
 #include "devices/terminal.h"
@@ -131,6 +132,20 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 free_memory:
 	guest_memory_destroy(mem);
 	return -EINVAL;
+}
+
+/* The ACPI tables, written once the platform exists so that the DSDT can
+ * list the devices it created. The MP table stays too (load_guest): guests
+ * without ACPI, or booted with acpi=off, use it. */
+static int write_acpi_tables(struct machine *m)
+{
+	struct acpi_config acpi = { .nr_cpus = m->cfg->nr_cpus };
+	int ret = acpi_write(&m->vm.mem, &acpi, NULL);
+
+	if (ret < 0)
+		log_error("cannot write the ACPI tables for %u vCPUs: %s", m->cfg->nr_cpus,
+			  strerror(-ret));
+	return ret;
 }
 
 /* Opened only once all input has been validated, so that bad input never
@@ -283,6 +298,8 @@ int machine_create(const struct config *cfg, struct machine **out)
 	if (vm_create(&m->vm, &m->kvm, &mem) < 0)
 		goto fail;
 	m->vm_created = true;
+	if (vm_set_pit_reinject(&m->vm, cfg->pit_reinject) < 0)
+		goto fail;
 	if (open_console(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
 		goto fail;
@@ -290,6 +307,8 @@ int machine_create(const struct config *cfg, struct machine **out)
 	if (platform_init(&m->platform, &m->vm, m->console_fd, m->cfg, &m->kernel, &m->initrd) < 0)
 		goto fail;
 	m->platform_ready = true;
+	if (cfg->acpi && write_acpi_tables(m) < 0)
+		goto fail;
 	if (create_vcpus(m, &entry) < 0)
 		goto fail;
 	*out = m;

@@ -137,6 +137,7 @@ int platform_init(struct platform *p, struct vm *vm, int console_fd, const struc
 	exit_port_init(&p->exit_port, vm_stop_request(vm));
 	post_code_init(&p->post_code);
 	debug_exit_init(&p->debug_exit, vm_stop_request(vm));
+	acpi_pm_init(&p->acpi_pm, vm_stop_request(vm));
 	ret = platform_fw_cfg_init(p, vm, cfg, kernel, initrd);
 	if (ret < 0)
 		goto destroy;
@@ -159,6 +160,9 @@ int platform_init(struct platform *p, struct vm *vm, int console_fd, const struc
 	if (!ret && cfg->debug_exit)
 		ret = map(vm, DEBUG_EXIT_PORT, DEBUG_EXIT_LEN, &debug_exit_ops, &p->debug_exit,
 			  "debug-exit");
+	/* The fixed hardware the FADT describes (machine.c writes the tables). */
+	if (!ret && cfg->acpi)
+		ret = map(vm, ACPI_PM_BASE, ACPI_PM_LEN, &acpi_pm_ops, &p->acpi_pm, "acpi-pm");
 	if (!ret)
 		ret = platform_pci_init(p, vm, cfg);
 	if (!ret && cfg->pc_testdev)

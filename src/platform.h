@@ -4,6 +4,7 @@
 #ifndef KVMRUN_PLATFORM_H
 #define KVMRUN_PLATFORM_H
 
+#include "devices/acpi_pm.h"
 #include "devices/debug_exit.h"
 #include "devices/exit_port.h"
 #include "devices/fw_cfg.h"
@@ -35,6 +36,7 @@ struct platform {
 	struct post_code post_code;
 	struct fw_cfg fw_cfg;
 	struct debug_exit debug_exit;   /* mapped only with --debug-exit */
+	struct acpi_pm acpi_pm;         /* mapped unless --no-acpi */
 	struct pci_bus pci;             /* bus 0: the host bridge, pci-testdev */
 	struct pci_host_bridge host_bridge;
 	struct pci_testdev pci_testdev; /* only with --pci-testdev */

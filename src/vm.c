@@ -108,6 +108,15 @@ free_memory:
 	return ret;
 }
 
+int vm_set_pit_reinject(struct vm *vm, bool reinject)
+{
+	struct kvm_reinject_control control = { .pit_reinject = reinject ? 1 : 0 };
+
+	if (ioctl(vm->fd, KVM_REINJECT_CONTROL, &control) < 0)
+		return log_syscall_error("KVM_REINJECT_CONTROL", errno);
+	return 0;
+}
+
 void vm_destroy(struct vm *vm)
 {
 	bus_destroy(&vm->pio);

@@ -60,6 +60,14 @@ struct vm {
 int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem);
 void vm_destroy(struct vm *vm);
 
+/* The in-kernel PIT's lost-tick policy (KVM_REINJECT_CONTROL): with
+ * reinjection on (KVM's default, and QEMU's lost_tick_policy=delay), a tick
+ * the guest has not acknowledged when the next one is due is queued and
+ * delivered as soon as the previous one is acknowledged, so a guest that
+ * counts ticks for time keeping does not fall behind; off, missed ticks
+ * are dropped. Returns 0 or -errno (logged). */
+int vm_set_pit_reinject(struct vm *vm, bool reinject);
+
 /* Stop the VM: record why (the first caller wins), ask every vCPU to
  * leave the guest and wake the event loop. Safe from any thread. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
