@@ -13,7 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
-	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG,
+	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK,
 };
 
 static const struct option long_options[] = {
@@ -30,6 +30,7 @@ static const struct option long_options[] = {
 	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 	{ "pit-reinject", required_argument, NULL, OPT_PIT_REINJECT },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -57,6 +58,10 @@ void config_print_usage(FILE *out)
 	      "      --pit-reinject on|off  re-inject PIT ticks the guest missed (default on)\n"
 	      "      --rng              a virtio-rng device (virtio-mmio at 0xd0000000 + n * 4K,\n"
 	      "                         announced on the kernel command line)\n"
+	      "      --disk PATH[,ro][,cache=writeback|unsafe][,io=auto|uring|sync][,serial=ID]\n"
+	      "                         a virtio-blk disk on a raw image (repeatable, up to 8;\n"
+	      "                         Linux sees /dev/vda, vdb, ... in order). cache=unsafe\n"
+	      "                         ignores guest flushes: a host crash loses data\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -133,6 +138,65 @@ static int parse_console(struct config *cfg, const char *text)
 
 #define fail(...) do { snprintf(err, CONFIG_ERROR_MAX, __VA_ARGS__); return -EINVAL; } while (0)
 
+/* Whether the option `word` (len bytes, not NUL-terminated) is `name`. */
+static bool disk_option_is(const char *word, size_t len, const char *name)
+{
+	return strlen(name) == len && !strncmp(word, name, len);
+}
+
+int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFIG_ERROR_MAX])
+{
+	const char *comma = strchr(text, ','), *p;
+	size_t path_len = comma ? (size_t)(comma - text) : strlen(text);
+
+	*disk = (struct disk_config){ .cache = DISK_CACHE_WRITEBACK, .io = DISK_IO_AUTO };
+	if (path_len == 0)
+		fail("--disk %s: no image path before the options", text);
+	if (path_len >= sizeof(disk->path))
+		fail("--disk: image path longer than %zu bytes", sizeof(disk->path) - 1);
+	memcpy(disk->path, text, path_len);
+	for (p = comma; p; p = strchr(p, ',')) {
+		const char *word = ++p, *value;
+		size_t len = strcspn(word, ","), vlen;
+
+		value = memchr(word, '=', len);
+		vlen = value ? len - (size_t)(++value - word) : 0;
+		if (disk_option_is(word, len, "ro")) {
+			disk->read_only = true;
+		} else if (value && disk_option_is(word, len, "cache=writeback")) {
+			disk->cache = DISK_CACHE_WRITEBACK;
+		} else if (value && disk_option_is(word, len, "cache=unsafe")) {
+			disk->cache = DISK_CACHE_UNSAFE;
+		} else if (value && disk_option_is(word, len, "io=auto")) {
+			disk->io = DISK_IO_AUTO;
+		} else if (value && disk_option_is(word, len, "io=uring")) {
+			disk->io = DISK_IO_URING;
+		} else if (value && disk_option_is(word, len, "io=sync")) {
+			disk->io = DISK_IO_SYNC;
+		} else if (value && !strncmp(word, "serial=", 7)) {
+			/* Printable ASCII (§5.2.6: an ASCII string), up to 20. */
+			if (vlen == 0 || vlen > CONFIG_DISK_SERIAL_MAX)
+				fail("--disk %s: serial must be 1 to %d characters", text,
+				     CONFIG_DISK_SERIAL_MAX);
+			for (size_t i = 0; i < vlen; i++)
+				if (value[i] < 0x21 || value[i] > 0x7e)
+					fail("--disk %s: serial must be printable ASCII without spaces",
+					     text);
+			memcpy(disk->serial, value, vlen);
+			disk->serial[vlen] = '\0';
+		} else if (value && !strncmp(word, "cache=", 6)) {
+			fail("--disk %s: cache=%.*s: expected writeback or unsafe", text, (int)vlen,
+			     value);
+		} else if (value && !strncmp(word, "io=", 3)) {
+			fail("--disk %s: io=%.*s: expected auto, uring or sync", text, (int)vlen, value);
+		} else {
+			fail("--disk %s: unknown option '%.*s' (expected ro, cache=, io=, serial=)",
+			     text, (int)len, word);
+		}
+	}
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
 {
 	int opt, ret;
@@ -184,6 +248,14 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		case OPT_PCI_TESTDEV: cfg->pci_testdev = true; break;
 		case OPT_NO_ACPI: cfg->acpi = false; break;
 		case OPT_RNG: cfg->rng = true; break;
+		case OPT_DISK:
+			if (cfg->nr_disks == CONFIG_MAX_DISKS)
+				fail("--disk %s: at most %d disks", optarg, CONFIG_MAX_DISKS);
+			ret = config_parse_disk(&cfg->disks[cfg->nr_disks], optarg, err);
+			if (ret < 0)
+				return ret;
+			cfg->nr_disks++;
+			break;
 		case OPT_PIT_REINJECT:
 			if (!strcmp(optarg, "on"))
 				cfg->pit_reinject = true;
@@ -212,5 +284,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		return 0;
 	if (!cfg->kernel_path)
 		fail("no kernel given: use --kernel PATH (see --help)");
+	if (cfg->nr_disks + cfg->rng > CONFIG_MAX_VIRTIO_DEVICES)
+		fail("%u disks and --rng: more than the %d virtio device slots", cfg->nr_disks,
+		     CONFIG_MAX_VIRTIO_DEVICES);
 	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,6 +17,32 @@
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 #define CONFIG_DEFAULT_MEMORY  (128ULL << 20)
 #define CONFIG_MAX_CPUS        254   /* APIC IDs 0..253; 254 is the IOAPIC's, 255 broadcast */
+
+/* --disk PATH[,ro][,cache=writeback|unsafe][,io=auto|uring|sync][,serial=ID]:
+ * a virtio-blk device per disk, in the order given (docs/virtio-blk.md). */
+#define CONFIG_MAX_DISKS       8
+/* virtio-mmio slots (virtio/devices.h: IOAPIC pins 16-23), disks and rng. */
+#define CONFIG_MAX_VIRTIO_DEVICES 8
+#define CONFIG_DISK_SERIAL_MAX 20    /* virtio-blk's device ID (§5.2.6) */
+
+enum disk_cache {
+	DISK_CACHE_WRITEBACK,        /* host page cache, guest flushes reach the disk */
+	DISK_CACHE_UNSAFE,           /* guest flushes ignored: a host crash loses data */
+};
+
+enum disk_io {
+	DISK_IO_AUTO,                /* io_uring when the host allows it, else sync */
+	DISK_IO_URING,
+	DISK_IO_SYNC,
+};
+
+struct disk_config {
+	char path[PATH_MAX];
+	bool read_only;
+	enum disk_cache cache;
+	enum disk_io io;
+	char serial[CONFIG_DISK_SERIAL_MAX + 1];  /* "" for one derived from the file */
+};
 
 enum console_kind {
 	CONSOLE_STDIO,
@@ -38,11 +65,17 @@ struct config {
 	bool acpi;                   /* ACPI tables and PM registers (default on; --no-acpi) */
 	bool pit_reinject;           /* KVM re-injects missed PIT ticks (default on, as QEMU) */
 	bool rng;                    /* a virtio-rng device (virtio-mmio) */
+	unsigned nr_disks;
+	struct disk_config disks[CONFIG_MAX_DISKS];
 	bool show_help;
 	bool show_version;
 };
 
 #define CONFIG_ERROR_MAX 256
+
+/* Parse one --disk value into *disk. Returns 0, or -EINVAL with a one-line
+ * reason in err. */
+int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);

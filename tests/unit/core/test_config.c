@@ -3,6 +3,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
@@ -209,6 +210,75 @@ static void test_acpi_and_pit_reinject(void **state)
 	assert_one_line_error(err, "option --no-acpi=1 takes no value");
 }
 
+static void test_disks(void **state)
+{
+	static struct config cfg;   /* 8 disk paths of PATH_MAX: not on the stack */
+	char err[CONFIG_ERROR_MAX], long_path[PATH_MAX + 8];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", NULL), 0);
+	assert_int_equal(cfg.nr_disks, 0);
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", "--disk", "root.img", "--disk",
+			       "data.img,ro,cache=unsafe,io=sync,serial=DATA-1", "--disk",
+			       "/x/y,io=uring,cache=writeback", NULL), 0);
+	assert_int_equal(cfg.nr_disks, 3);
+	assert_string_equal(cfg.disks[0].path, "root.img");
+	assert_false(cfg.disks[0].read_only);
+	assert_int_equal(cfg.disks[0].cache, DISK_CACHE_WRITEBACK);
+	assert_int_equal(cfg.disks[0].io, DISK_IO_AUTO);
+	assert_string_equal(cfg.disks[0].serial, "");
+	assert_string_equal(cfg.disks[1].path, "data.img");
+	assert_true(cfg.disks[1].read_only);
+	assert_int_equal(cfg.disks[1].cache, DISK_CACHE_UNSAFE);
+	assert_int_equal(cfg.disks[1].io, DISK_IO_SYNC);
+	assert_string_equal(cfg.disks[1].serial, "DATA-1");
+	assert_string_equal(cfg.disks[2].path, "/x/y");
+	assert_int_equal(cfg.disks[2].io, DISK_IO_URING);
+
+	/* Eight fit; a ninth, or eight and --rng, do not. */
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", "1", "--disk", "2", "--disk", "3",
+			       "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk",
+			       "8", NULL), 0);
+	assert_int_equal(cfg.nr_disks, 8);
+	assert_string_equal(cfg.disks[7].path, "8");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", "1", "--disk", "2", "--disk", "3",
+			       "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7", "--disk",
+			       "8", "--disk", "9", NULL), -EINVAL);
+	assert_one_line_error(err, "--disk 9: at most 8 disks");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--rng", "--disk", "1", "--disk", "2", "--disk",
+			       "3", "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7",
+			       "--disk", "8", NULL), -EINVAL);
+	assert_one_line_error(err, "8 disks and --rng: more than the 8 virtio device slots");
+
+	/* Every malformed value names itself. */
+	static const struct { const char *arg, *msg; } bad[] = {
+		{ "", "--disk : no image path before the options" },
+		{ ",ro", "--disk ,ro: no image path" },
+		{ "a.img,rw", "unknown option 'rw'" },
+		{ "a.img,", "unknown option ''" },
+		{ "a.img,ro=1", "unknown option 'ro=1'" },
+		{ "a.img,cache=none", "cache=none: expected writeback or unsafe" },
+		{ "a.img,cache=", "cache=: expected writeback or unsafe" },
+		{ "a.img,io=aio", "io=aio: expected auto, uring or sync" },
+		{ "a.img,serial=", "serial must be 1 to 20 characters" },
+		{ "a.img,serial=123456789012345678901", "serial must be 1 to 20 characters" },
+		{ "a.img,serial=a b", "printable ASCII" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", bad[i].arg, NULL), -EINVAL);
+		assert_one_line_error(err, bad[i].msg);
+	}
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", NULL), -EINVAL);
+	assert_one_line_error(err, "--disk needs a value");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", "a,serial=12345678901234567890",
+			       NULL), 0);
+	assert_string_equal(cfg.disks[0].serial, "12345678901234567890");
+	memset(long_path, 'p', sizeof(long_path) - 1);
+	long_path[sizeof(long_path) - 1] = '\0';
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--disk", long_path, NULL), -EINVAL);
+	assert_one_line_error(err, "image path longer than 4095 bytes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -219,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_debug_exit),
 		cmocka_unit_test(test_testdevs),
 		cmocka_unit_test(test_acpi_and_pit_reinject),
+		cmocka_unit_test(test_disks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
