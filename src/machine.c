@@ -19,6 +19,7 @@
 #include "log.h"
 #include "platform.h"
 #include "vcpu.h"
+#include "virtio/devices.h"
 #include "vm.h"
 
 struct machine {
@@ -29,10 +30,13 @@ struct machine {
 	struct vm vm;
 	struct platform platform;
 	struct event_loop loop;     /* device back-ends register on it */
+	struct virtio_devices virtio;
+	char *cmdline;              /* cfg->cmdline + the virtio-mmio devices */
 	int console_fd;
 	bool console_fd_owned;
 	bool vm_created;
 	bool platform_ready;
+	bool virtio_ready;
 	unsigned nr_created;  /* vCPUs created so far */
 };
 
@@ -106,7 +110,7 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 		.kernel_size = m->kernel.size,
 		.initrd = m->initrd.data,
 		.initrd_size = m->initrd.size,
-		.cmdline = m->cfg->cmdline,
+		.cmdline = m->cmdline,
 		.kernel_name = m->cfg->kernel_path,
 	};
 	char err[BOOT_ERROR_MAX];
@@ -282,6 +286,14 @@ int machine_create(const struct config *cfg, struct machine **out)
 
 	if (check_host_memory(cfg) < 0 || open_images(m) < 0)
 		goto fail;
+	/* Linux finds virtio-mmio devices on its command line, which must
+	 * be final before the kernel is loaded. */
+	virtio_devices_plan(cfg, &m->virtio.plan);
+	m->cmdline = virtio_devices_cmdline(&m->virtio.plan, cfg->cmdline);
+	if (!m->cmdline) {
+		status = EXIT_STATUS_VMM_ERROR;
+		goto fail;
+	}
 	if (load_guest(m, &mem, &entry) < 0)
 		goto fail;
 	status = EXIT_STATUS_VMM_ERROR;
@@ -307,6 +319,9 @@ int machine_create(const struct config *cfg, struct machine **out)
 	if (platform_init(&m->platform, &m->vm, m->console_fd, m->cfg, &m->kernel, &m->initrd) < 0)
 		goto fail;
 	m->platform_ready = true;
+	m->virtio_ready = true;
+	if (virtio_devices_init(&m->virtio, cfg, &m->vm, &m->loop) < 0)
+		goto fail;
 	if (cfg->acpi && write_acpi_tables(m) < 0)
 		goto fail;
 	if (create_vcpus(m, &entry) < 0)
@@ -326,6 +341,8 @@ void machine_destroy(struct machine *m)
 	for (unsigned i = 0; i < m->nr_created; i++)
 		vcpu_destroy(&m->vm.vcpus[i]);
 	free(m->vm.vcpus);
+	if (m->virtio_ready)
+		virtio_devices_destroy(&m->virtio);
 	if (m->platform_ready)
 		platform_destroy(&m->platform);
 	if (m->console_fd_owned)
@@ -336,6 +353,7 @@ void machine_destroy(struct machine *m)
 	event_loop_destroy(&m->loop);
 	image_file_close(&m->initrd);
 	image_file_close(&m->kernel);
+	free(m->cmdline);
 	free(m);
 }
 

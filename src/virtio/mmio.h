@@ -162,10 +162,10 @@ struct virtio_mmio {
 	bool irqfd_bound;
 	bool mapped;
 
-	/* Log once per reset cycle (a hostile guest must not flood stderr). */
+	/* A hostile guest must not flood stderr: an ignored register write
+	 * is logged once per device, NEEDS_RESET the first few times. */
 	bool frozen_write_logged;
-	bool needs_reset_logged;
-	char needs_reset_reason[VIRTQ_ERROR_MAX + 64];
+	char needs_reset_reason[VIRTQ_ERROR_MAX + 64];  /* the last one */
 	uint64_t notifications;    /* statistics: notifications serviced */
 	uint64_t errors;           /* times the device entered NEEDS_RESET */
 };

@@ -114,8 +114,7 @@ struct virtq {
 	uint16_t last_avail;       /* next avail->ring slot to consume */
 	uint16_t used_idx;         /* our copy of used->idx */
 	uint16_t signalled_used;   /* used_idx at the last interrupt decision */
-	bool signalled_valid;      /* signalled_used means something (EVENT_IDX) */
-	uint16_t in_flight;        /* popped, not yet pushed */
+	uint16_t in_flight;        /* popped, not yet pushed (at most size) */
 	/* Incremented by every reset and activation: a completion carrying
 	 * an older epoch belongs to a queue the driver has since torn down
 	 * and is dropped (virtq_push_epoch). */
@@ -138,6 +137,10 @@ void virtq_init(struct virtq *q, const struct guest_memory *mem, uint16_t size_m
  * size = size_max, not ready. Bumps the epoch. */
 void virtq_reset(struct virtq *q);
 
+/* Stop using the queue (QueueReady written 0) but keep its configuration.
+ * Bumps the epoch. */
+void virtq_disable(struct virtq *q);
+
 /* Validate the driver's configuration and start using the queue, with the
  * negotiated `features` (VIRTQ_FEATURE_* bits are looked at). Checks:
  * size a power of two in 1..size_max; descriptor table 16-byte aligned,
@@ -147,14 +150,16 @@ void virtq_reset(struct virtq *q);
 int virtq_activate(struct virtq *q, uint64_t features);
 
 /* Take the next available chain. Returns 1 with *chain filled, 0 if the
- * ring is empty, or a negative errno for a malformed ring or chain, with
- * q->error saying what:
- *   -EPROTO  avail->idx moved more than the queue size past our position
+ * ring is empty (or the queue not ready), or a negative errno for a
+ * malformed ring or chain, with q->error saying what:
+ *   -EPROTO  avail->idx moved more than the queue size past our position,
+ *            or more than size chains would be in flight
  *   -EINVAL  head or next index out of range, INDIRECT with NEXT, nested
  *            or un-negotiated INDIRECT, indirect table length not a
  *            multiple of 16 or over size entries, a readable segment after
  *            a writable one, a chain over 2^32 - 1 bytes
- *   -ELOOP   a chain with more descriptors than the queue size (a loop)
+ *   -ELOOP   a chain with more data descriptors than the queue size
+ *            (a loop), counting those of an indirect table too
  *   -EFAULT  a buffer or indirect table not wholly inside guest RAM
  * A malformed chain is consumed and returned to the used ring with length
  * 0 (when its head index is in range), so the driver is not left waiting;

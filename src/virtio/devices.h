@@ -1,0 +1,65 @@
+/* The machine's virtio-mmio devices: which ones the configuration asks
+ * for, where each sits (a 4 KiB window at LAYOUT_VIRTIO_MMIO_BASE +
+ * n * 0x1000, interrupt line VIRTIO_DEVICES_GSI_BASE + n), the kernel
+ * command line words that announce them to Linux, and their lifetime.
+ *
+ * The plan is a pure function of the configuration, so the command line
+ * (needed before the kernel is loaded) and the devices (created once the
+ * VM exists) always agree on the slots. */
+#ifndef KVMRUN_VIRTIO_DEVICES_H
+#define KVMRUN_VIRTIO_DEVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/rng.h"
+
+struct config;
+struct vm;
+struct event_loop;
+
+/* IOAPIC pins 16-23: above the ISA IRQs (0 PIT, 1 keyboard, 4 COM1,
+ * 8 RTC, 9 the ACPI SCI, ...), so no device ever shares a line with a
+ * legacy one. The MP table routes them level-triggered, active high,
+ * which is what virtio-mmio's interrupt is (§4.2.3.4). */
+#define VIRTIO_DEVICES_GSI_BASE 16
+#define VIRTIO_DEVICES_MAX      8
+
+enum virtio_device_kind {
+	VIRTIO_DEVICE_RNG,
+};
+
+struct virtio_device_slot {
+	enum virtio_device_kind kind;
+	uint64_t base;             /* guest-physical window */
+	unsigned gsi;
+};
+
+struct virtio_devices_plan {
+	unsigned nr;
+	struct virtio_device_slot slots[VIRTIO_DEVICES_MAX];
+};
+
+/* The devices `cfg` asks for, in a fixed order, slot n at base + n pages. */
+void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *plan);
+
+/* `cmdline` followed by " virtio_mmio.device=4K@0xADDR:GSI" per device
+ * (Linux's drivers/virtio/virtio_mmio.c command-line binding), in memory
+ * the caller frees; or a copy of `cmdline` when there are no devices.
+ * Returns NULL when out of memory. */
+char *virtio_devices_cmdline(const struct virtio_devices_plan *plan, const char *cmdline);
+
+struct virtio_devices {
+	struct virtio_devices_plan plan;
+	struct virtio_rng rng;
+	bool rng_ready;
+};
+
+/* Create the planned devices on `vm` and make them live (windows mapped,
+ * ioeventfds and irqfds bound, notifications watched on `loop`). Returns
+ * 0 or -errno (logged); destroy also after a failure. */
+int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, struct vm *vm,
+			struct event_loop *loop);
+void virtio_devices_destroy(struct virtio_devices *vd);
+
+#endif
