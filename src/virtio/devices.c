@@ -13,17 +13,25 @@
 
 _Static_assert(LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_DEVICES_MAX * VIRTIO_MMIO_WINDOW <=
 	       LAYOUT_PCI_ECAM_BASE, "virtio-mmio windows overlap PCI ECAM");
-_Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_MAX <= 24,
+_Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_GSIS <= 24,
 	       "the IOAPIC has 24 pins");
 
 static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind)
 {
-	unsigned n = plan->nr++;
+	unsigned n;
+
+	/* The configuration bounds the device count; a plan never drops one
+	 * silently: virtio_devices_init() refuses a full plan. */
+	if (plan->nr == VIRTIO_DEVICES_MAX) {
+		plan->overflow = true;
+		return;
+	}
+	n = plan->nr++;
 
 	plan->slots[n] = (struct virtio_device_slot){
 		.kind = kind,
 		.base = LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_WINDOW,
-		.gsi = VIRTIO_DEVICES_GSI_BASE + n,
+		.gsi = VIRTIO_DEVICES_GSI_BASE + n % VIRTIO_DEVICES_GSIS,
 	};
 }
 
@@ -74,6 +82,10 @@ int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, str
 {
 	memset(vd, 0, sizeof(*vd));
 	virtio_devices_plan(cfg, &vd->plan);
+	if (vd->plan.overflow) {
+		log_error("more than %d virtio devices", VIRTIO_DEVICES_MAX);
+		return -E2BIG;
+	}
 	for (unsigned i = 0; i < vd->plan.nr; i++) {
 		int ret = slot_init(vd, &vd->plan.slots[i], vm, loop);
 

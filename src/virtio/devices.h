@@ -1,6 +1,6 @@
 /* The machine's virtio-mmio devices: which ones the configuration asks
  * for, where each sits (a 4 KiB window at LAYOUT_VIRTIO_MMIO_BASE +
- * n * 0x1000, interrupt line VIRTIO_DEVICES_GSI_BASE + n), the kernel
+ * n * 0x1000, interrupt line VIRTIO_DEVICES_GSI_BASE + n % 8), the kernel
  * command line words that announce them to Linux, and their lifetime.
  *
  * The plan is a pure function of the configuration, so the command line
@@ -21,9 +21,14 @@ struct event_loop;
 /* IOAPIC pins 16-23: above the ISA IRQs (0 PIT, 1 keyboard, 4 COM1,
  * 8 RTC, 9 the ACPI SCI, ...), so no device ever shares a line with a
  * legacy one. The MP table routes them level-triggered, active high,
- * which is what virtio-mmio's interrupt is (§4.2.3.4). */
+ * which is what virtio-mmio's interrupt is (§4.2.3.4). Beyond 8 devices
+ * lines are shared (slot n uses pin 16 + n % 8): a level-triggered line
+ * shares cleanly (each device's resampling irqfd re-raises it while its
+ * own InterruptStatus is non-zero), and Linux's virtio_mmio driver
+ * requests its interrupt IRQF_SHARED. */
 #define VIRTIO_DEVICES_GSI_BASE 16
-#define VIRTIO_DEVICES_MAX      8
+#define VIRTIO_DEVICES_GSIS     8
+#define VIRTIO_DEVICES_MAX      16
 
 enum virtio_device_kind {
 	VIRTIO_DEVICE_RNG,
@@ -37,6 +42,7 @@ struct virtio_device_slot {
 
 struct virtio_devices_plan {
 	unsigned nr;
+	bool overflow;             /* more devices asked for than fit */
 	struct virtio_device_slot slots[VIRTIO_DEVICES_MAX];
 };
 

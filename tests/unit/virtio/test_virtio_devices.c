@@ -1,0 +1,83 @@
+/* The machine's virtio-mmio slots: which devices a configuration gets,
+ * where, on which line, and the command line that tells Linux. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "virtio/devices.h"
+
+static void parse(struct config *cfg, int argc, char **argv)
+{
+	char err[CONFIG_ERROR_MAX];
+
+	assert_int_equal(config_parse(cfg, argc, argv, err), 0);
+}
+
+static void test_no_devices_by_default(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k" };
+	struct virtio_devices_plan plan;
+	struct config cfg;
+	char *cmdline;
+
+	(void)state;
+	parse(&cfg, 3, argv);
+	assert_false(cfg.rng);
+	virtio_devices_plan(&cfg, &plan);
+	assert_int_equal(plan.nr, 0);
+	cmdline = virtio_devices_cmdline(&plan, "console=ttyS0");
+	assert_string_equal(cmdline, "console=ttyS0");
+	free(cmdline);
+}
+
+static void test_rng_slot_and_cmdline(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k", "--rng" };
+	struct virtio_devices_plan plan;
+	struct config cfg;
+	char *cmdline;
+
+	(void)state;
+	parse(&cfg, 4, argv);
+	assert_true(cfg.rng);
+	virtio_devices_plan(&cfg, &plan);
+	assert_int_equal(plan.nr, 1);
+	assert_int_equal(plan.slots[0].kind, VIRTIO_DEVICE_RNG);
+	assert_int_equal(plan.slots[0].base, 0xd0000000);
+	assert_int_equal(plan.slots[0].gsi, 16);
+	cmdline = virtio_devices_cmdline(&plan, "console=ttyS0 panic=1");
+	assert_string_equal(cmdline, "console=ttyS0 panic=1 virtio_mmio.device=4K@0xd0000000:16");
+	free(cmdline);
+	/* An empty command line gets no leading space. */
+	cmdline = virtio_devices_cmdline(&plan, "");
+	assert_string_equal(cmdline, "virtio_mmio.device=4K@0xd0000000:16");
+	free(cmdline);
+}
+
+static void test_rng_takes_no_value(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k", "--rng=1" };
+	char err[CONFIG_ERROR_MAX];
+	struct config cfg;
+
+	(void)state;
+	assert_int_equal(config_parse(&cfg, 4, argv, err), -EINVAL);
+	assert_non_null(strstr(err, "--rng=1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_devices_by_default),
+		cmocka_unit_test(test_rng_slot_and_cmdline),
+		cmocka_unit_test(test_rng_takes_no_value),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
