@@ -54,6 +54,8 @@ unsigned aml_pkg_length_encode(size_t body_len, uint8_t out[4])
 	/* One byte holds lengths up to 63 in bits 5:0. Longer ones put the
 	 * count of following bytes in bits 7:6, the low nibble in bits 3:0
 	 * and the rest in the following bytes, least significant first. */
+	if (body_len > AML_PKG_LENGTH_MAX)
+		return 0;  /* and body_len + 4 cannot overflow below */
 	if (body_len + 1 <= 0x3f) {
 		out[0] = (uint8_t)(body_len + 1);
 		return 1;
