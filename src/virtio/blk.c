@@ -1,0 +1,499 @@
+/* virtio-blk on the virtio-mmio transport (virtio 1.2 §5.2). See blk.h
+ * and docs/virtio-blk.md. */
+#include "virtio/blk.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event_loop.h"
+#include "log.h"
+
+_Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "§5.2.6: the header is 16 bytes");
+_Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "§5.2.6: a segment is 16 bytes");
+_Static_assert(offsetof(struct virtio_blk_config, blk_size) == 20, "§5.2.4 layout");
+_Static_assert(offsetof(struct virtio_blk_config, writeback) == VIRTIO_BLK_CONFIG_WRITEBACK,
+	       "§5.2.4 layout");
+_Static_assert(offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "§5.2.4 layout");
+_Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "§5.2.4 layout");
+_Static_assert(sizeof(struct virtio_blk_config) == 60, "§5.2.4 layout");
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* One request in flight: the back-end request, where its status byte goes
+ * and what to give back to the used ring. */
+struct blk_slot {
+	struct blk_request req;
+	uint8_t *status;              /* host address of the chain's status byte */
+	uint16_t head;
+	uint32_t epoch;               /* the queue's epoch when popped */
+	struct blk_slot *next_free;
+	struct blk_range ranges[VIRTIO_BLK_MAX_DWZ_SEG];
+	struct iovec iov[VIRTQ_MAX_SIZE];
+};
+
+/* What parsing decided for a chain. */
+enum parse_result {
+	PARSE_SUBMIT,       /* a back-end request is ready in the slot */
+	PARSE_COMPLETE,     /* refused: status set, nothing to do */
+};
+
+static uint8_t status_byte(enum blk_status s)
+{
+	switch (s) {
+	case BLK_STATUS_OK:
+		return VIRTIO_BLK_S_OK;
+	case BLK_STATUS_UNSUPP:
+		return VIRTIO_BLK_S_UNSUPP;
+	case BLK_STATUS_IOERR:
+	default:
+		return VIRTIO_BLK_S_IOERR;
+	}
+}
+
+/* The bytes [from, from + len) of the chain's readable (or writable)
+ * stream as iovecs into guest RAM. The chain's segments are already
+ * checked to lie in RAM (virtq_pop), and there are at most VIRTQ_MAX_SIZE
+ * of them, so `iov` (VIRTQ_MAX_SIZE entries) is large enough. */
+static unsigned chain_iov(const struct virtq_chain *c, bool writable, uint64_t from, uint64_t len,
+			  struct iovec *iov)
+{
+	unsigned first = writable ? c->nr_out : 0, end = first + (writable ? c->nr_in : c->nr_out);
+	unsigned count = 0;
+
+	for (unsigned i = first; i < end && len; i++) {
+		const struct virtq_segment *s = &c->seg[i];
+		uint64_t take;
+
+		if (from >= s->len) {
+			from -= s->len;
+			continue;
+		}
+		take = s->len - from < len ? s->len - from : len;
+		iov[count++] = (struct iovec){ (uint8_t *)s->host + from, (size_t)take };
+		len -= take;
+		from = 0;
+	}
+	return count;
+}
+
+/* Copy the discard / write-zeroes segments out of guest memory (once:
+ * the guest may rewrite them meanwhile) into slot->ranges. Returns the
+ * status to fail with, or BLK_STATUS_OK. */
+static enum blk_status parse_dwz(const struct virtq_chain *c, bool discard, struct blk_slot *slot)
+{
+	uint32_t data = c->out_len - sizeof(struct virtio_blk_outhdr);
+	unsigned n = data / sizeof(struct virtio_blk_dwz_seg);
+	enum blk_status status = BLK_STATUS_OK;
+
+	/* §5.2.6.1: whole segments, at most max_*_seg of them, and the
+	 * status byte the only writable byte. */
+	if (c->in_len != 1 || data == 0 || data % sizeof(struct virtio_blk_dwz_seg) ||
+	    n > VIRTIO_BLK_MAX_DWZ_SEG)
+		return BLK_STATUS_IOERR;
+	for (unsigned i = 0; i < n; i++) {
+		struct virtio_blk_dwz_seg seg;
+
+		virtq_chain_read(c, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg), &seg,
+				 sizeof(seg));
+		/* §5.2.6.2: unknown flags, and unmap on a discard, are
+		 * UNSUPP; that wins over any other problem. */
+		if ((seg.flags & ~VIRTIO_BLK_WZ_FLAG_UNMAP) ||
+		    (discard && (seg.flags & VIRTIO_BLK_WZ_FLAG_UNMAP)))
+			return BLK_STATUS_UNSUPP;
+		if (seg.num_sectors > VIRTIO_BLK_MAX_DWZ_SECTORS)
+			status = BLK_STATUS_IOERR;
+		slot->ranges[i] = (struct blk_range){ .sector = seg.sector,
+						      .nr_sectors = seg.num_sectors,
+						      .unmap = seg.flags & VIRTIO_BLK_WZ_FLAG_UNMAP };
+	}
+	slot->req.ranges = slot->ranges;
+	slot->req.nr_ranges = n;
+	return status;
+}
+
+/* Turn a chain (with a status byte) into a back-end request in `slot`, or
+ * refuse it with a status. The header is copied out of guest memory once
+ * and only the copy is looked at. Framing (§2.7.4): no assumption about
+ * how the driver split header, data and status into descriptors; the
+ * readable bytes are header then data, the writable bytes data then the
+ * status byte. */
+static enum parse_result parse_request(struct virtio_blk *blk, const struct virtq_chain *c,
+				       struct blk_slot *slot, enum blk_status *refuse)
+{
+	struct virtio_blk_outhdr hdr;
+	struct blk_request *req = &slot->req;
+	uint32_t data_in = c->in_len - 1;   /* writable bytes before the status */
+	enum blk_status status = BLK_STATUS_IOERR;
+
+	memset(req, 0, sizeof(*req));
+	*refuse = BLK_STATUS_IOERR;
+	/* A header that is not there (or not device-readable): there is a
+	 * status byte to say so, so the device need not stop (docs). */
+	if (c->out_len < sizeof(hdr))
+		return PARSE_COMPLETE;
+	virtq_chain_read(c, 0, &hdr, sizeof(hdr));
+
+	switch (hdr.type) {
+	case VIRTIO_BLK_T_IN:
+		/* The data must be device-writable: no readable bytes after
+		 * the header. */
+		if (c->out_len != sizeof(hdr))
+			return PARSE_COMPLETE;
+		req->op = BLK_OP_READ;
+		req->sector = hdr.sector;
+		req->iov = slot->iov;
+		req->iov_count = chain_iov(c, true, 0, data_in, slot->iov);
+		return PARSE_SUBMIT;
+	case VIRTIO_BLK_T_OUT:
+		/* The data must be device-readable: only the status byte is
+		 * writable. The back-end refuses it on a read-only disk. */
+		if (c->in_len != 1)
+			return PARSE_COMPLETE;
+		req->op = BLK_OP_WRITE;
+		req->sector = hdr.sector;
+		req->iov = slot->iov;
+		req->iov_count = chain_iov(c, false, sizeof(hdr), c->out_len - sizeof(hdr),
+					   slot->iov);
+		return PARSE_SUBMIT;
+	case VIRTIO_BLK_T_FLUSH:
+		/* §5.2.6.1: sector 0 and no data, both "SHOULD"-level for the
+		 * driver; neither changes what a flush does, so neither is
+		 * checked. Flushed even if FLUSH was not negotiated: it is
+		 * harmless and what the driver asked for. */
+		req->op = BLK_OP_FLUSH;
+		return PARSE_SUBMIT;
+	case VIRTIO_BLK_T_GET_ID:
+		/* §5.2.6.1: 20 writable bytes; a larger buffer gets 20. */
+		if (c->out_len != sizeof(hdr) || data_in < BLK_ID_BYTES)
+			return PARSE_COMPLETE;
+		req->op = BLK_OP_GET_ID;
+		req->iov = slot->iov;
+		req->iov_count = chain_iov(c, true, 0, BLK_ID_BYTES, slot->iov);
+		return PARSE_SUBMIT;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES: {
+		bool discard = hdr.type == VIRTIO_BLK_T_DISCARD;
+		unsigned feature = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES;
+
+		/* Not offered (read-only disk) or not taken: an unknown
+		 * request type as far as this driver is concerned. */
+		if (!virtio_mmio_has_feature(&blk->mmio, feature)) {
+			*refuse = BLK_STATUS_UNSUPP;
+			return PARSE_COMPLETE;
+		}
+		status = parse_dwz(c, discard, slot);
+		if (status != BLK_STATUS_OK) {
+			*refuse = status;
+			return PARSE_COMPLETE;
+		}
+		req->op = discard ? BLK_OP_DISCARD : BLK_OP_WRITE_ZEROES;
+		return PARSE_SUBMIT;
+	}
+	default:
+		/* GET_LIFETIME, SECURE_ERASE, zoned commands, legacy SCSI and
+		 * barrier bits: not offered, so unsupported (§5.2.6.2). */
+		*refuse = BLK_STATUS_UNSUPP;
+		return PARSE_COMPLETE;
+	}
+}
+
+static struct blk_slot *slot_take(struct virtio_blk *blk)
+{
+	struct blk_slot *slot = blk->free_slots;
+
+	if (slot) {
+		blk->free_slots = slot->next_free;
+		blk->nr_free--;
+	}
+	return slot;
+}
+
+static void slot_put(struct virtio_blk *blk, struct blk_slot *slot)
+{
+	slot->next_free = blk->free_slots;
+	blk->free_slots = slot;
+	blk->nr_free++;
+}
+
+/* Event-loop thread, device lock held (virtio_device_ops.queue_notify). */
+static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned index)
+{
+	struct virtio_blk *blk = opaque;
+	struct virtq *q = virtio_mmio_queue(dev, index);
+	struct virtq_chain *c = &blk->chain;
+	int ret = 0;
+
+	blk->stalled = false;
+	for (;;) {
+		struct blk_slot *slot;
+		enum blk_status refuse;
+		uint8_t *status;
+
+		/* At most queue-size chains are in flight per queue epoch, but
+		 * requests of an earlier epoch (before a reset) may still hold
+		 * slots: then wait for a completion to resume. */
+		if (blk->nr_free == 0) {
+			blk->stalled = true;
+			break;
+		}
+		ret = virtq_pop(q, c);
+		if (ret <= 0)
+			break;
+		blk->requests++;
+		/* The status byte is the last writable byte (§5.2.6). A chain
+		 * without one cannot be answered at all: give it back empty
+		 * and stop the device (DEVICE_NEEDS_RESET, §2.1.2). */
+		if (c->in_len == 0) {
+			virtq_push(q, c->head, 0);
+			snprintf(q->error, sizeof(q->error),
+				 "request at head %u has no device-writable status byte", c->head);
+			ret = -EINVAL;
+			break;
+		}
+		{
+			const struct virtq_segment *last = &c->seg[c->nr_out + c->nr_in - 1];
+
+			status = (uint8_t *)last->host + last->len - 1;
+		}
+		slot = slot_take(blk);
+		if (parse_request(blk, c, slot, &refuse) == PARSE_COMPLETE) {
+			slot_put(blk, slot);
+			blk->bad_requests++;
+			*status = status_byte(refuse);
+			ret = virtq_push(q, c->head, 1);
+			if (ret < 0)
+				break;
+			continue;
+		}
+		slot->status = status;
+		slot->head = c->head;
+		slot->epoch = c->epoch;
+		blk_backend_submit(blk->backend, &slot->req);
+	}
+	blk_backend_unplug(blk->backend);
+	return ret < 0 ? ret : 0;
+}
+
+/* Back-end completion (event-loop thread, device lock not held). */
+static void blk_complete(void *ctx, struct blk_request *req)
+{
+	struct virtio_blk *blk = ctx;
+	struct blk_slot *slot = container_of(req, struct blk_slot, req);
+	struct virtq *q = virtio_mmio_queue(&blk->mmio, 0);
+	uint32_t len = 1;
+
+	/* used.len counts every byte written into the chain (§2.7.8):
+	 * data read or the ID, then the status byte. */
+	if (req->op == BLK_OP_READ || req->op == BLK_OP_GET_ID)
+		len += req->bytes_written;
+	/* The status byte only while the chain still belongs to the queue
+	 * that popped it: after a reset the driver may have reused it. */
+	pthread_mutex_lock(&blk->mmio.lock);
+	if (q->ready && q->epoch == slot->epoch)
+		*slot->status = status_byte(req->status);
+	pthread_mutex_unlock(&blk->mmio.lock);
+	/* -ESTALE (reset meanwhile) is expected; other errors put the
+	 * device in NEEDS_RESET inside virtio_mmio_complete. */
+	virtio_mmio_complete(&blk->mmio, 0, slot->epoch, slot->head, len);
+	slot_put(blk, slot);
+}
+
+void virtio_blk_process(struct virtio_blk *blk)
+{
+	blk_backend_process(blk->backend);
+	/* Slots came back: pick up the chains left waiting for them. */
+	if (blk->stalled && blk->nr_free)
+		virtio_mmio_notify(&blk->mmio, 0);
+}
+
+static void blk_backend_ready(void *opaque, int fd, uint32_t events)
+{
+	(void)fd;
+	(void)events;
+	virtio_blk_process(opaque);
+}
+
+/* `writeback` as the driver sees it: what it wrote, else the default of
+ * §5.2.5.2 (writethrough when FLUSH was not negotiated). */
+static uint8_t blk_writeback(const struct virtio_blk *blk)
+{
+	if (blk->writeback_written)
+		return blk->writeback;
+	return virtio_mmio_has_feature(&blk->mmio, VIRTIO_BLK_F_FLUSH) ? 1 : 0;
+}
+
+/* Whether writes must be durable before they complete (§5.2.6.2: FLUSH
+ * offered but not negotiated, or writethrough chosen through CONFIG_WCE). */
+static void blk_update_cache_mode(struct virtio_blk *blk)
+{
+	bool writethrough = !virtio_mmio_has_feature(&blk->mmio, VIRTIO_BLK_F_FLUSH) ||
+			    (virtio_mmio_has_feature(&blk->mmio, VIRTIO_BLK_F_CONFIG_WCE) &&
+			     blk_writeback(blk) == 0);
+
+	blk_backend_set_writethrough(blk->backend, writethrough);
+}
+
+static void blk_config_read(void *opaque, uint32_t offset, void *data, unsigned size)
+{
+	struct virtio_blk *blk = opaque;
+	struct virtio_blk_config cfg = blk->config;
+
+	cfg.writeback = blk_writeback(blk);
+	/* The transport checked offset + size <= config_size. */
+	memcpy(data, (const uint8_t *)&cfg + offset, size);
+}
+
+static void blk_config_write(void *opaque, uint32_t offset, const void *data, unsigned size)
+{
+	struct virtio_blk *blk = opaque;
+
+	/* Only `writeback` is writable, and only with CONFIG_WCE (§5.2.5);
+	 * anything else is read-only and the write is ignored. */
+	if (offset != VIRTIO_BLK_CONFIG_WRITEBACK || size != 1 ||
+	    !virtio_mmio_has_feature(&blk->mmio, VIRTIO_BLK_F_CONFIG_WCE))
+		return;
+	blk->writeback = *(const uint8_t *)data ? 1 : 0;
+	blk->writeback_written = true;
+	blk_update_cache_mode(blk);
+}
+
+static int blk_activate(void *opaque, struct virtio_mmio *dev)
+{
+	(void)dev;
+	blk_update_cache_mode(opaque);
+	return 0;
+}
+
+static void blk_reset(void *opaque)
+{
+	struct virtio_blk *blk = opaque;
+
+	/* Requests in the back-end finish on their own; their completions
+	 * carry the old epoch and are dropped. */
+	blk->writeback_written = false;
+	blk->writeback = 0;
+}
+
+static const struct virtio_device_ops blk_ops_template = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = 1,
+	.queue_size_max = VIRTIO_BLK_QUEUE_SIZE,
+	.config_size = sizeof(struct virtio_blk_config),
+	.config_read = blk_config_read,
+	.config_write = blk_config_write,
+	.activate = blk_activate,
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+};
+
+static unsigned log2_u32(uint32_t v)
+{
+	unsigned n = 0;
+
+	while (v > 1) {
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
+static void blk_fill_config(struct virtio_blk *blk)
+{
+	uint32_t per_block = blk_backend_block_size(blk->backend) / BLK_SECTOR_SIZE;
+
+	blk->config = (struct virtio_blk_config){
+		.capacity = blk_backend_capacity(blk->backend),
+		.seg_max = VIRTIO_BLK_SEG_MAX,
+		/* Logical blocks of 512 bytes; the file system's block as the
+		 * physical block, so guests align to it. */
+		.blk_size = BLK_SECTOR_SIZE,
+		.physical_block_exp = (uint8_t)log2_u32(per_block),
+		.min_io_size = (uint16_t)per_block,
+		.num_queues = 1,
+		.max_discard_sectors = VIRTIO_BLK_MAX_DWZ_SECTORS,
+		.max_discard_seg = VIRTIO_BLK_MAX_DWZ_SEG,
+		.discard_sector_alignment = per_block,
+		.max_write_zeroes_sectors = VIRTIO_BLK_MAX_DWZ_SECTORS,
+		.max_write_zeroes_seg = VIRTIO_BLK_MAX_DWZ_SEG,
+		/* Write zeroes with unmap punches a hole (blk_backend.c). */
+		.write_zeroes_may_unmap = 1,
+	};
+}
+
+int virtio_blk_init(struct virtio_blk *blk, const struct guest_memory *mem, uint64_t base,
+		    unsigned gsi, struct blk_backend *backend, const char *name)
+{
+	int ret;
+
+	memset(blk, 0, sizeof(*blk));
+	blk->backend = backend;
+	blk->name = name;
+	blk_backend_set_completion(backend, blk_complete, blk);
+	blk_fill_config(blk);
+	blk->ops = blk_ops_template;
+	blk->ops.features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
+			    1ULL << VIRTIO_BLK_F_FLUSH | 1ULL << VIRTIO_BLK_F_TOPOLOGY |
+			    1ULL << VIRTIO_BLK_F_CONFIG_WCE;
+	/* A read-only disk says so and offers nothing that writes. */
+	if (blk_backend_read_only(backend))
+		blk->ops.features |= 1ULL << VIRTIO_BLK_F_RO;
+	else
+		blk->ops.features |= 1ULL << VIRTIO_BLK_F_DISCARD |
+				     1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+
+	blk->slots = calloc(VIRTIO_BLK_QUEUE_SIZE, sizeof(*blk->slots));
+	if (!blk->slots) {
+		ret = -ENOMEM;
+		log_error("disk %s: cannot allocate its request slots", name);
+		goto close_backend;
+	}
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++)
+		slot_put(blk, &blk->slots[i]);
+	ret = virtio_mmio_init(&blk->mmio, &blk->ops, blk, mem, base, gsi);
+	if (ret < 0) {
+		log_error("disk %s: virtio_mmio_init: %s", name, strerror(-ret));
+		goto free_slots;
+	}
+	return 0;
+
+free_slots:
+	free(blk->slots);
+	blk->slots = NULL;
+close_backend:
+	blk_backend_close(backend);
+	blk->backend = NULL;
+	return ret;
+}
+
+int virtio_blk_attach(struct virtio_blk *blk, struct vm *vm, struct event_loop *loop)
+{
+	int ret = virtio_mmio_attach(&blk->mmio, vm, loop);
+
+	if (ret < 0)
+		return ret;
+	ret = event_loop_add(loop, blk_backend_fd(blk->backend), blk_backend_ready, blk);
+	if (ret < 0) {
+		log_error("disk %s: event_loop_add: %s", blk->name, strerror(-ret));
+		return ret;
+	}
+	blk->loop = loop;
+	blk->attached = true;
+	return 0;
+}
+
+void virtio_blk_destroy(struct virtio_blk *blk)
+{
+	if (blk->attached)
+		event_loop_remove(blk->loop, blk_backend_fd(blk->backend));
+	blk->attached = false;
+	virtio_mmio_destroy(&blk->mmio);
+	/* Waits for I/O still in the kernel: it targets guest RAM. */
+	blk_backend_close(blk->backend);
+	blk->backend = NULL;
+	free(blk->slots);
+	blk->slots = NULL;
+}
