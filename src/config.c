@@ -284,8 +284,5 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		return 0;
 	if (!cfg->kernel_path)
 		fail("no kernel given: use --kernel PATH (see --help)");
-	if (cfg->nr_disks + cfg->rng > CONFIG_MAX_VIRTIO_DEVICES)
-		fail("%u disks and --rng: more than the %d virtio device slots", cfg->nr_disks,
-		     CONFIG_MAX_VIRTIO_DEVICES);
 	return 0;
 }

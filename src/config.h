@@ -21,8 +21,6 @@
 /* --disk PATH[,ro][,cache=writeback|unsafe][,io=auto|uring|sync][,serial=ID]:
  * a virtio-blk device per disk, in the order given (docs/virtio-blk.md). */
 #define CONFIG_MAX_DISKS       8
-/* virtio-mmio slots (virtio/devices.h: IOAPIC pins 16-23), disks and rng. */
-#define CONFIG_MAX_VIRTIO_DEVICES 8
 #define CONFIG_DISK_SERIAL_MAX 20    /* virtio-blk's device ID (§5.2.6) */
 
 enum disk_cache {

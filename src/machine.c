@@ -286,6 +286,11 @@ int machine_create(const struct config *cfg, struct machine **out)
 
 	if (check_host_memory(cfg) < 0 || open_images(m) < 0)
 		goto fail;
+	/* Disk images are input too: a bad one is refused before anything
+	 * is created; virtio_devices_destroy closes what was opened. */
+	m->virtio_ready = true;
+	if (virtio_devices_open_disks(&m->virtio, cfg) < 0)
+		goto fail;
 	/* Linux finds virtio-mmio devices on its command line, which must
 	 * be final before the kernel is loaded. */
 	virtio_devices_plan(cfg, &m->virtio.plan);
@@ -319,7 +324,6 @@ int machine_create(const struct config *cfg, struct machine **out)
 	if (platform_init(&m->platform, &m->vm, m->console_fd, m->cfg, &m->kernel, &m->initrd) < 0)
 		goto fail;
 	m->platform_ready = true;
-	m->virtio_ready = true;
 	if (virtio_devices_init(&m->virtio, cfg, &m->vm, &m->loop) < 0)
 		goto fail;
 	if (cfg->acpi && write_acpi_tables(m) < 0)

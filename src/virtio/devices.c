@@ -15,8 +15,10 @@ _Static_assert(LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_DEVICES_MAX * VIRTIO_MMIO_WINDOW
 	       LAYOUT_PCI_ECAM_BASE, "virtio-mmio windows overlap PCI ECAM");
 _Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_GSIS <= 24,
 	       "the IOAPIC has 24 pins");
+_Static_assert(1 + CONFIG_MAX_DISKS <= VIRTIO_DEVICES_MAX, "--rng and every --disk get a slot");
 
-static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind)
+static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind,
+		     unsigned index)
 {
 	unsigned n;
 
@@ -32,6 +34,7 @@ static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind k
 		.kind = kind,
 		.base = LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)n * VIRTIO_MMIO_WINDOW,
 		.gsi = VIRTIO_DEVICES_GSI_BASE + n % VIRTIO_DEVICES_GSIS,
+		.index = index,
 	};
 }
 
@@ -39,7 +42,37 @@ void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *p
 {
 	memset(plan, 0, sizeof(*plan));
 	if (cfg->rng)
-		plan_add(plan, VIRTIO_DEVICE_RNG);
+		plan_add(plan, VIRTIO_DEVICE_RNG, 0);
+	/* Linux probes command-line devices in order: the first disk is vda. */
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		plan_add(plan, VIRTIO_DEVICE_BLK, i);
+}
+
+int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cfg)
+{
+	static const enum blk_cache_mode cache[] = { [DISK_CACHE_WRITEBACK] = BLK_CACHE_WRITEBACK,
+						     [DISK_CACHE_UNSAFE] = BLK_CACHE_UNSAFE };
+	static const enum blk_io_mode io[] = { [DISK_IO_AUTO] = BLK_IO_AUTO,
+					       [DISK_IO_URING] = BLK_IO_URING,
+					       [DISK_IO_SYNC] = BLK_IO_SYNC };
+
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *disk = &cfg->disks[i];
+		struct blk_backend_options opts = {
+			.read_only = disk->read_only,
+			.cache = cache[disk->cache],
+			.io = io[disk->io],
+			.serial = disk->serial[0] ? disk->serial : NULL,
+		};
+		char err[PATH_MAX + 128];
+		int ret = blk_backend_open(&vd->disk_backends[i], disk->path, &opts, err, sizeof(err));
+
+		if (ret < 0) {
+			log_error("%s", err);
+			return ret;
+		}
+	}
+	return 0;
 }
 
 /* "virtio_mmio.device=<size>@<baseaddr>:<irq>" (Linux,
@@ -62,7 +95,7 @@ char *virtio_devices_cmdline(const struct virtio_devices_plan *plan, const char 
 }
 
 static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot *slot,
-		     struct vm *vm, struct event_loop *loop)
+		     const struct config *cfg, struct vm *vm, struct event_loop *loop)
 {
 	int ret;
 
@@ -73,6 +106,19 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 			return log_syscall_error("virtio_rng_init", -ret);
 		vd->rng_ready = true;
 		return virtio_mmio_attach(&vd->rng.mmio, vm, loop);
+	case VIRTIO_DEVICE_BLK: {
+		unsigned i = slot->index;
+		struct blk_backend *backend = vd->disk_backends[i];
+
+		/* The device owns the image from here on, even on failure. */
+		vd->disk_backends[i] = NULL;
+		ret = virtio_blk_init(&vd->disks[i], &vm->mem, slot->base, slot->gsi, backend,
+				      cfg->disks[i].path);
+		if (ret < 0)
+			return ret;
+		vd->disk_ready[i] = true;
+		return virtio_blk_attach(&vd->disks[i], vm, loop);
+	}
 	}
 	return -EINVAL;
 }
@@ -80,14 +126,13 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, struct vm *vm,
 			struct event_loop *loop)
 {
-	memset(vd, 0, sizeof(*vd));
 	virtio_devices_plan(cfg, &vd->plan);
 	if (vd->plan.overflow) {
 		log_error("more than %d virtio devices", VIRTIO_DEVICES_MAX);
 		return -E2BIG;
 	}
 	for (unsigned i = 0; i < vd->plan.nr; i++) {
-		int ret = slot_init(vd, &vd->plan.slots[i], vm, loop);
+		int ret = slot_init(vd, &vd->plan.slots[i], cfg, vm, loop);
 
 		if (ret < 0)
 			return ret;
@@ -100,4 +145,11 @@ void virtio_devices_destroy(struct virtio_devices *vd)
 	if (vd->rng_ready)
 		virtio_rng_destroy(&vd->rng);
 	vd->rng_ready = false;
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++) {
+		if (vd->disk_ready[i])
+			virtio_blk_destroy(&vd->disks[i]);
+		vd->disk_ready[i] = false;
+		blk_backend_close(vd->disk_backends[i]);
+		vd->disk_backends[i] = NULL;
+	}
 }

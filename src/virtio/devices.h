@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
+#include "virtio/blk.h"
 #include "virtio/rng.h"
 
 struct config;
@@ -32,12 +34,14 @@ struct event_loop;
 
 enum virtio_device_kind {
 	VIRTIO_DEVICE_RNG,
+	VIRTIO_DEVICE_BLK,         /* one per --disk, in the order given */
 };
 
 struct virtio_device_slot {
 	enum virtio_device_kind kind;
 	uint64_t base;             /* guest-physical window */
 	unsigned gsi;
+	unsigned index;            /* VIRTIO_DEVICE_BLK: which cfg->disks[] */
 };
 
 struct virtio_devices_plan {
@@ -55,15 +59,27 @@ void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *p
  * Returns NULL when out of memory. */
 char *virtio_devices_cmdline(const struct virtio_devices_plan *plan, const char *cmdline);
 
+/* Starts zeroed (the machine allocates it with calloc). */
 struct virtio_devices {
 	struct virtio_devices_plan plan;
 	struct virtio_rng rng;
 	bool rng_ready;
+	/* Disk images, opened with the rest of the input so that a bad one
+	 * is bad input (exit status 2); each goes to its device at init. */
+	struct blk_backend *disk_backends[CONFIG_MAX_DISKS];
+	struct virtio_blk disks[CONFIG_MAX_DISKS];
+	bool disk_ready[CONFIG_MAX_DISKS];
 };
 
+/* Open and check every --disk image (blk_backend_open). Returns 0, or
+ * -errno with a one-line error logged naming the image. Undone by
+ * virtio_devices_destroy. */
+int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cfg);
+
 /* Create the planned devices on `vm` and make them live (windows mapped,
- * ioeventfds and irqfds bound, notifications watched on `loop`). Returns
- * 0 or -errno (logged); destroy also after a failure. */
+ * ioeventfds and irqfds bound, notifications watched on `loop`), after
+ * virtio_devices_open_disks. Returns 0 or -errno (logged); destroy also
+ * after a failure. */
 int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, struct vm *vm,
 			struct event_loop *loop);
 void virtio_devices_destroy(struct virtio_devices *vd);

@@ -71,12 +71,40 @@ static void test_rng_takes_no_value(void **state)
 	assert_non_null(strstr(err, "--rng=1"));
 }
 
+/* Disks follow --rng, in the order given (Linux names them vda, vdb...). */
+static void test_disk_slots(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k", "--disk", "a.img", "--rng", "--disk", "b.img,ro" };
+	struct virtio_devices_plan plan;
+	static struct config cfg;
+	char *cmdline;
+
+	(void)state;
+	parse(&cfg, 8, argv);
+	virtio_devices_plan(&cfg, &plan);
+	assert_int_equal(plan.nr, 3);
+	assert_int_equal(plan.slots[0].kind, VIRTIO_DEVICE_RNG);
+	assert_int_equal(plan.slots[1].kind, VIRTIO_DEVICE_BLK);
+	assert_int_equal(plan.slots[1].index, 0);
+	assert_int_equal(plan.slots[1].base, 0xd0001000);
+	assert_int_equal(plan.slots[1].gsi, 17);
+	assert_int_equal(plan.slots[2].kind, VIRTIO_DEVICE_BLK);
+	assert_int_equal(plan.slots[2].index, 1);
+	assert_int_equal(plan.slots[2].base, 0xd0002000);
+	cmdline = virtio_devices_cmdline(&plan, "root=/dev/vda");
+	assert_string_equal(cmdline, "root=/dev/vda virtio_mmio.device=4K@0xd0000000:16 "
+				     "virtio_mmio.device=4K@0xd0001000:17 "
+				     "virtio_mmio.device=4K@0xd0002000:18");
+	free(cmdline);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_devices_by_default),
 		cmocka_unit_test(test_rng_slot_and_cmdline),
 		cmocka_unit_test(test_rng_takes_no_value),
+		cmocka_unit_test(test_disk_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
