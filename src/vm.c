@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cpuid.h"
+#include "irq_routing.h"
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
@@ -37,6 +38,27 @@ static int add_memory_slots(struct vm *vm)
 	return 0;
 }
 
+/* GSI 0 (the PIT) to I/O APIC pin 2, where the MP table and the MADT put
+ * ISA IRQ 0 (irq_routing.h). Returns 0, or -1 with errno set (logged). */
+static int set_pc_irq_routing(struct vm *vm)
+{
+	struct {
+		struct kvm_irq_routing table;
+		struct kvm_irq_routing_entry entries[IRQ_ROUTING_PC_ENTRIES];
+	} routing;
+	int err;
+
+	memset(&routing, 0, sizeof(routing));
+	routing.table.nr = irq_routing_pc(routing.entries);
+	if (ioctl(vm->fd, KVM_SET_GSI_ROUTING, &routing.table) < 0) {
+		err = errno;
+		log_syscall_error("KVM_SET_GSI_ROUTING", err);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
 /* Platform pieces KVM emulates in the kernel: the TSS and identity-map
  * pages it needs for real mode on Intel, PIC + IOAPIC + LAPICs, and the
  * PIT (which also serves port 0x61, the speaker gate Linux uses to
@@ -52,6 +74,8 @@ static int create_in_kernel_platform(struct vm *vm)
 		return log_syscall_error("KVM_SET_TSS_ADDR", errno);
 	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return log_syscall_error("KVM_CREATE_IRQCHIP", errno);
+	if (set_pc_irq_routing(vm) < 0)
+		return -errno;
 	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
 		return log_syscall_error("KVM_CREATE_PIT2", errno);
 	return 0;
