@@ -21,8 +21,10 @@ import os
 import re
 import selectors
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 SKIP = 77
@@ -38,6 +40,8 @@ DEFAULTS = {
     "stdin_after": "",
     "timeout": "20",
     "args": "",
+    "disk": "",
+    "disk_check": "",
 }
 KNOWN_KEYS = set(DEFAULTS) | {"file"}
 KVMRUN_CRASH = 4
@@ -45,6 +49,79 @@ KVMRUN_CRASH = 4
 
 class TestError(Exception):
     """The INI section itself is wrong (not a test failure)."""
+
+
+_SECTOR_STEPS = bytes((7 * i) & 0xff for i in range(512))
+
+
+def _sector_bytes(sector, base_of):
+    base = base_of(sector) & 0xff
+    return _SECTOR_STEPS.translate(bytes((b + base) & 0xff for b in range(256)))
+
+
+def _by_sectors(offset, length, sector_fn):
+    first, last = offset >> 9, (offset + length + 511) >> 9
+    data = b"".join(sector_fn(s) for s in range(first, last))
+    return data[offset - (first << 9):offset - (first << 9) + length]
+
+
+def disk_pattern(offset, length):
+    """The bytes a fresh test disk holds at [offset, offset + length):
+    byte o is (o * 7 + (o >> 9) * 13 + 1) & 0xff, so every sector differs
+    and a read from the wrong place shows (guest/tests/virtio_blk.c)."""
+    return _by_sectors(offset, length,
+                       lambda s: _sector_bytes(s, lambda s: s * 512 * 7 + s * 13 + 1))
+
+
+def disk_stamp(offset, length):
+    """What virtio_blk.c writes: every byte of sector s is (s * 3 + 0x11)."""
+    return _by_sectors(offset, length, lambda s: bytes([(s * 3 + 0x11) & 0xff]) * 512)
+
+
+def parse_disk_size(text):
+    m = re.fullmatch(r"(\d+)([KMG]?)", text.strip())
+    if not m:
+        raise ValueError(f"disk size {text!r}: expected a number with K, M or G")
+    size = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+    if size == 0 or size > (1 << 30):
+        raise ValueError(f"disk size {text!r}: 1 byte to 1 GiB")
+    return size
+
+
+def parse_disk_offset(text):
+    """Bytes, or sectors with an 's' suffix."""
+    m = re.fullmatch(r"(\d+)(s?)", text)
+    if not m:
+        raise ValueError(f"{text!r}: expected bytes or Ns (sectors)")
+    return int(m.group(1)) * (512 if m.group(2) else 1)
+
+
+def parse_disks(text):
+    """disk lines: SIZE[,--disk options], e.g. '1M' or '64K,ro,serial=x'."""
+    disks = []
+    for line in regex_list(text):
+        size, _, opts = line.partition(",")
+        disks.append((parse_disk_size(size), opts))
+    return disks
+
+
+def parse_disk_checks(text, nr_disks):
+    """disk_check lines: DISK START LENGTH pattern|stamp|zero|fill:0xNN."""
+    checks = []
+    for line in regex_list(text):
+        words = line.split()
+        if len(words) != 4:
+            raise ValueError(f"disk_check {line!r}: expected DISK START LENGTH WHAT")
+        disk = int(words[0])
+        if not 0 <= disk < nr_disks:
+            raise ValueError(f"disk_check {line!r}: no disk {disk}")
+        start, length = parse_disk_offset(words[1]), parse_disk_offset(words[2])
+        what = words[3]
+        if what not in ("pattern", "stamp", "zero") and not re.fullmatch(
+                r"fill:0x[0-9a-fA-F]{1,2}", what):
+            raise ValueError(f"disk_check {line!r}: WHAT is pattern, stamp, zero or fill:0xNN")
+        checks.append((disk, start, length, what))
+    return checks
 
 
 def load_ini(path):
@@ -76,6 +153,11 @@ def read_section(ini, name):
         t["timeout"] = float(t["timeout"])
     except ValueError as e:
         raise TestError(f"[{name}]: {e}") from e
+    try:
+        t["disk"] = parse_disks(t["disk"])
+        t["disk_check"] = parse_disk_checks(t["disk_check"], len(t["disk"]))
+    except ValueError as e:
+        raise TestError(f"[{name}]: {e}") from e
     t["output"] = regex_list(t["output"])
     t["absent"] = regex_list(t["absent"])
     t["stdin"] = codecs.decode(t["stdin"], "unicode_escape")
@@ -95,6 +177,68 @@ def kvm_usable():
         return f"{e.strerror} (errno {errno.errorcode.get(e.errno, e.errno)})"
     os.close(fd)
     return None
+
+
+class Disks:
+    """Test disk images in a private temporary directory, next to a
+    sentinel file: afterwards the sentinel must be unchanged and no file
+    added or resized, so a guest cannot reach beyond its images."""
+
+    def __init__(self, specs):
+        self.dir = tempfile.mkdtemp(prefix="kvmrun-disks-")
+        self.paths = []
+        self.sizes = []
+        self.options = []
+        self.sentinel = os.urandom(4096)
+        with open(os.path.join(self.dir, "sentinel"), "wb") as f:
+            f.write(self.sentinel)
+        for i, (size, opts) in enumerate(specs):
+            path = os.path.join(self.dir, f"disk{i}.img")
+            with open(path, "wb") as f:
+                f.write(disk_pattern(0, size))
+            self.paths.append(path)
+            self.sizes.append(size)
+            self.options.append(opts)
+        self.listing = sorted(os.listdir(self.dir))
+
+    def args(self):
+        out = []
+        for path, opts in zip(self.paths, self.options):
+            out += ["--disk", path + ("," + opts if opts else "")]
+        return out
+
+    def check(self, checks):
+        problems = []
+        if sorted(os.listdir(self.dir)) != self.listing:
+            problems.append(f"files in the disk directory changed: {sorted(os.listdir(self.dir))}")
+        with open(os.path.join(self.dir, "sentinel"), "rb") as f:
+            if f.read() != self.sentinel:
+                problems.append("the sentinel file next to the images changed")
+        for path, size in zip(self.paths, self.sizes):
+            if os.path.getsize(path) != size:
+                problems.append(f"{os.path.basename(path)}: size {os.path.getsize(path)}, was {size}")
+        for disk, start, length, what in checks:
+            with open(self.paths[disk], "rb") as f:
+                f.seek(start)
+                got = f.read(length)
+            if what == "pattern":
+                want = disk_pattern(start, length)
+            elif what == "stamp":
+                want = disk_stamp(start, length)
+            elif what == "zero":
+                want = bytes(length)
+            else:
+                want = bytes([int(what[5:], 16)]) * length
+            if got != want:
+                bad = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                           min(len(got), len(want)))
+                problems.append(f"disk {disk} [{start}, +{length}) is not {what}: byte "
+                                f"{start + bad} is {got[bad:bad + 1].hex() or 'missing'}, "
+                                f"expected {want[bad:bad + 1].hex()}")
+        return problems
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def build_command(args, t, image, cmdline, initrd):
@@ -232,11 +376,21 @@ def main():
     cmdline = t["cmdline"].replace("{epoch}", str(int(time.time()))) \
                           .replace("{cpus}", str(t["cpus"])) \
                           .replace("{kernel}", image)
-    cmd = build_command(args, t, image, cmdline, initrd)
-    status, output, seconds = run(cmd, t)
-    if args.qemu:
-        status = qemu_status(status)
-    problems = check(t, status, output)
+    if t["disk"] and args.qemu:
+        print(f"SKIP: {args.test}: disk tests find kvmrun's virtio-mmio windows, not QEMU's")
+        return SKIP
+    disks = Disks(t["disk"]) if t["disk"] else None
+    try:
+        cmd = build_command(args, t, image, cmdline, initrd) + (disks.args() if disks else [])
+        status, output, seconds = run(cmd, t)
+        if args.qemu:
+            status = qemu_status(status)
+        problems = check(t, status, output)
+        if disks:
+            problems += disks.check(t["disk_check"])
+    finally:
+        if disks:
+            disks.remove()
 
     print("$ " + " ".join(f"'{c}'" if (" " in c or not c) else c for c in cmd))
     print(f"--- console output ({seconds:.2f} s, exit status {status}) ---")
