@@ -7,6 +7,7 @@ meson runs one case per test:  bad_input.py --kvmrun PATH --guest-dir DIR --case
 case that needs /dev/kvm on a host without it)."""
 
 import argparse
+import fcntl
 import os
 import random
 import struct
@@ -81,6 +82,15 @@ def cases():
         struct.pack_into("<II", data, off + 4, flags, checksum)
         return write(tmp, "mb.elf", bytes(data))
 
+    def locked_disk(tmp, g):
+        # Another process (here: this one) holds the image's lock, as a
+        # second VM on the same image would.
+        path = write(tmp, "locked.img", b"\0" * 4096)
+        fd = os.open(path, os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held_locks.append(fd)
+        return ["--kernel", hello(g), "--disk", path], "in use by another process"
+
     return {
         "unknown_option": (False, lambda t, g: (["--kernel", hello(g), "--frobnicate"], "--frobnicate")),
         "stray_argument": (False, lambda t, g: (["--kernel", hello(g), "extra"], "extra")),
@@ -120,7 +130,24 @@ def cases():
         "cpus_too_many": (False, lambda t, g: (["--kernel", hello(g), "--cpus", "1000"], "at most")),
         "console_bad": (False, lambda t, g: (["--kernel", hello(g), "--console", "serial"], "--console")),
         "flag_with_value": (False, lambda t, g: (["--kernel", hello(g), "--debug-exit=1"], "takes no value")),
+        "disk_missing": (False, lambda t, g: (["--kernel", hello(g), "--disk", os.path.join(t, "nope.img")],
+                                              "nope.img: No such file")),
+        "disk_is_directory": (False, lambda t, g: (["--kernel", hello(g), "--disk", t], "disk " + t)),
+        "disk_char_device": (False, lambda t, g: (["--kernel", hello(g), "--disk", "/dev/null"],
+                                                  "not a regular file or block device")),
+        "disk_too_small": (False, lambda t, g: (["--kernel", hello(g), "--disk", write(t, "tiny.img", b"x" * 511)],
+                                                "smaller than one 512-byte sector")),
+        "disk_locked": (False, locked_disk),
+        "disk_bad_option": (False, lambda t, g: (["--kernel", hello(g), "--disk", write(t, "d.img", b"\0" * 512) +
+                                                  ",cache=none"], "cache=none")),
+        "disk_too_many": (False, lambda t, g: (["--kernel", hello(g)] +
+                                               [a for i in range(9) for a in ("--disk", f"d{i}.img")],
+                                               "at most 8 disks")),
     }
+
+
+# File descriptors holding locks for the "disk_locked" case until it ends.
+held_locks = []
 
 
 def run_case(name, kvmrun, guest_dir):
