@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""kvmrun exit-path benchmark (bench/README.md, "Exit path").
+"""kvmrun exit-path benchmark (bench/README.md, "Exit-path benchmark").
 
 How fast kvmrun handles the VM exits a guest causes, against a minimal
 raw-KVM C program (bench/raw_kvm.c) running the same guest in the same

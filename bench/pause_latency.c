@@ -1,5 +1,5 @@
 /* pause_latency: how long vm_pause() takes to get busy vCPUs out of
- * KVM_RUN and parked, for bench/exits.py (bench/README.md, "Pause latency").
+ * KVM_RUN and parked, for bench/exits.py (bench/README.md, "Exit-path benchmark").
  *
  * Usage: pause_latency SPIN_IMAGE VCPUS CYCLES
  *
