@@ -17,7 +17,12 @@ void startinfo_init(uint32_t boot_magic, uint32_t paddr)
 {
 	const struct hvm_start_info *si = (const void *)(uintptr_t)paddr;
 
-	if (boot_magic == MULTIBOOT_BOOTLOADER_MAGIC) {
+	/* The start info's own magic decides first: QEMU's microvm firmware
+	 * enters PVH kernels with EAX = 0x2BADB002 left over, so EAX alone
+	 * would take a PVH boot for Multiboot. A multiboot_info starts with
+	 * its flags word, which never equals the PVH magic. */
+	if (boot_magic == MULTIBOOT_BOOTLOADER_MAGIC &&
+	    (paddr == 0 || si->magic != HVM_START_MAGIC_VALUE)) {
 		info_paddr = paddr;
 		info_protocol = "multiboot";
 		memmap_count = multiboot_init(paddr, memmap, STARTINFO_MEMMAP_MAX);
