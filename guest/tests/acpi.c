@@ -267,8 +267,8 @@ int main(int argc, char **argv)
 	dsdt = phys(get64(fadt + 140));
 	report(table_valid(get64(fadt + 140), "FADT X_DSDT") && !memcmp(dsdt, "DSDT", 4),
 	       "DSDT through the FADT");
-	report(get64(fadt + 132) % 64 == 0 && !memcmp(phys(get64(fadt + 132)), "FACS", 4),
-	       "FACS 64-byte aligned at 0x%lx", get64(fadt + 132));
+	report(get32(fadt + 36) % 64 == 0 && !memcmp(phys(get32(fadt + 36)), "FACS", 4),
+	       "FACS 64-byte aligned at 0x%x", get32(fadt + 36));
 	report(dsdt_has(dsdt, (const uint8_t *)"\x0c\x41\xd0\x05\x01", 5),
 	       "DSDT declares EisaId (\"PNP0501\") (COM1)");
 	slp_typ = dsdt_s5(dsdt);

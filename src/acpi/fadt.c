@@ -58,11 +58,13 @@ int acpi_fadt_build(struct acpi_area *a, uint64_t facs, uint64_t dsdt, uint64_t 
 	if (facs > UINT32_MAX || dsdt > UINT32_MAX)
 		return -EINVAL;
 	acpi_header_init(&f->header, "FACP", sizeof(*f), ACPI_FADT_REVISION);
-	/* Both the 32- and 64-bit addresses, equal: ACPI 1.0 readers take the
-	 * first, ACPICA prefers the X_ fields and warns if they differ. */
+	/* The FACS in FIRMWARE_CTRL only: ACPICA installs it once per
+	 * non-zero field, so setting X_FIRMWARE_CTRL too would list it twice
+	 * (QEMU also sets only the 32-bit field). The DSDT in both fields,
+	 * equal: ACPI 1.0 readers take DSDT, ACPICA prefers X_DSDT and warns
+	 * only if they differ. */
 	f->firmware_ctrl = (uint32_t)facs;
 	f->dsdt = (uint32_t)dsdt;
-	f->x_firmware_ctrl = facs;
 	f->x_dsdt = dsdt;
 	f->sci_int = ACPI_PM_SCI_IRQ;
 	f->pm1a_evt_blk = ACPI_PM_BASE + ACPI_PM1_STS;
