@@ -121,7 +121,7 @@ static void dsdt_legacy_devices(struct aml *a)
 static void dsdt_processors(struct aml *a, unsigned nr_cpus)
 {
 	for (unsigned cpu = 0; cpu < nr_cpus; cpu++) {
-		char name[8];
+		char name[16];   /* "C0FD", "VRFF": the counts are bounded by acpi_write() */
 
 		snprintf(name, sizeof(name), "C%03X", cpu);
 		aml_device_begin(a, name);
@@ -136,7 +136,7 @@ static int dsdt_virtio_mmio(struct aml *a, const struct acpi_config *cfg)
 	for (unsigned i = 0; i < cfg->nr_virtio_mmio; i++) {
 		const struct acpi_mmio_device *d = &cfg->virtio_mmio[i];
 		struct aml_resources r;
-		char name[8];
+		char name[16];   /* "C0FD", "VRFF": the counts are bounded by acpi_write() */
 
 		if (d->size == 0 || d->base > UINT32_MAX || d->size > UINT32_MAX - d->base + 1 ||
 		    d->gsi >= DSDT_IOAPIC_PINS)

@@ -337,7 +337,7 @@ static void test_mcfg(void **state)
  * end inside its parent and every block must end exactly where its
  * PkgLength says. */
 struct aml_device {
-	char path[24];
+	char path[64];
 	uint64_t hid;             /* EISA ID DWORD, or 0 */
 	char hid_str[16];         /* string _HID, or "" */
 	bool has_uid;
@@ -488,7 +488,8 @@ static void term_list(const uint8_t *p, const uint8_t *end, const char *scope,
 {
 	while (p < end) {
 		const uint8_t *body_end;
-		char name[24], path[24];
+		char name[24], path[64];
+		int n;
 
 		if (p[0] == 0x10 || (p[0] == 0x5b && end - p > 1 && p[1] == 0x82)) {
 			bool device = p[0] == 0x5b;
@@ -497,9 +498,10 @@ static void term_list(const uint8_t *p, const uint8_t *end, const char *scope,
 			p = pkg_length(p + (device ? 2 : 1), end, &body_end);
 			p = name_string(p, body_end, name, sizeof(name));
 			if (name[0] == '\\')
-				snprintf(path, sizeof(path), "%s", name);
+				n = snprintf(path, sizeof(path), "%s", name);
 			else
-				snprintf(path, sizeof(path), "%s.%s", scope, name);
+				n = snprintf(path, sizeof(path), "%.30s.%.24s", scope, name);
+			assert_true(n > 0 && (size_t)n < sizeof(path));
 			if (device) {
 				assert_true(ap->nr < sizeof(ap->dev) / sizeof(ap->dev[0]));
 				d = &ap->dev[ap->nr++];
