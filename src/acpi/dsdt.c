@@ -59,7 +59,6 @@ static void dsdt_pci_root(struct aml *a)
 	aml_device_begin(a, "PCI0");
 	aml_name_eisaid(a, "_HID", "PNP0A08");   /* PCI Express root bridge */
 	aml_name_eisaid(a, "_CID", "PNP0A03");   /* compatible: PCI root bridge */
-	aml_name_integer(a, "_ADR", 0);
 	aml_name_integer(a, "_UID", 0);
 	aml_name_integer(a, "_SEG", 0);          /* the MCFG's segment */
 	aml_name_integer(a, "_BBN", 0);
