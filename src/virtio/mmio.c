@@ -253,7 +253,12 @@ static uint32_t register_read(struct virtio_mmio *dev, uint64_t offset)
 	case VIRTIO_MMIO_INTERRUPT_STATUS: return atomic_load(&dev->interrupt_status);
 	case VIRTIO_MMIO_STATUS: return dev->status;
 	case VIRTIO_MMIO_CONFIG_GENERATION: return dev->config_generation;
-	default: return 0;  /* write-only and reserved registers */
+	default:
+		/* §4.2.2: a shared memory region that does not exist has
+		 * length and base all-ones; we have none. */
+		if (offset >= VIRTIO_MMIO_SHM_LEN_LOW && offset <= VIRTIO_MMIO_SHM_BASE_HIGH)
+			return UINT32_MAX;
+		return 0;  /* write-only and reserved registers */
 	}
 }
 

@@ -62,6 +62,8 @@ struct virtio_mmio;
 #define VIRTIO_MMIO_QUEUE_DRIVER_HIGH   0x094
 #define VIRTIO_MMIO_QUEUE_DEVICE_LOW    0x0a0
 #define VIRTIO_MMIO_QUEUE_DEVICE_HIGH   0x0a4
+#define VIRTIO_MMIO_SHM_LEN_LOW         0x0b0   /* .. 0x0bc: SHMLen, SHMBase */
+#define VIRTIO_MMIO_SHM_BASE_HIGH       0x0bc
 #define VIRTIO_MMIO_CONFIG_GENERATION   0x0fc
 #define VIRTIO_MMIO_CONFIG              0x100
 

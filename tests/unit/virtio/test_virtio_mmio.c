@@ -189,6 +189,10 @@ static void test_identity_registers(void **state)
 	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
 	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
 	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), 0);
+	/* No shared memory regions: length and base read all-ones. */
+	assert_int_equal(rd(f, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+	assert_int_equal(rd(f, VIRTIO_MMIO_SHM_BASE_HIGH), 0xffffffff);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_DESC_LOW), 0);  /* write-only */
 	/* No configuration space: reads are zero. */
 	uint8_t b = 0xff;
 	virtio_mmio_bus_ops.read(f->dev, VIRTIO_MMIO_CONFIG, &b, 1);
