@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 void bus_init(struct bus *bus, const char *name)
 {
@@ -15,9 +16,14 @@ int bus_init_dense(struct bus *bus, const char *name, uint64_t size)
 	bus_init(bus, name);
 	if (size == 0 || size > (1u << 20))
 		return -EINVAL;
-	bus->dense = calloc(size, 1);
-	if (!bus->dense)
+	/* Anonymous pages, not calloc: they start as the shared zero page, so
+	 * only the pages holding mapped ports ever get memory, and nothing is
+	 * cleared at start-up. */
+	void *table = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (table == MAP_FAILED)
 		return -ENOMEM;
+	bus->dense = table;
 	bus->dense_size = size;
 	return 0;
 }
@@ -25,7 +31,8 @@ int bus_init_dense(struct bus *bus, const char *name, uint64_t size)
 void bus_destroy(struct bus *bus)
 {
 	free(bus->ranges);
-	free(bus->dense);
+	if (bus->dense)
+		munmap(bus->dense, bus->dense_size);
 	bus->ranges = NULL;
 	bus->dense = NULL;
 	bus->nr_ranges = bus->capacity = 0;
