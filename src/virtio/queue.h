@@ -165,7 +165,10 @@ int virtq_activate(struct virtq *q, uint64_t features);
  * 0 (when its head index is in range), so the driver is not left waiting;
  * the caller should stop using the queue (the transport sets
  * DEVICE_NEEDS_RESET). With EVENT_IDX, an empty ring publishes avail_event
- * so the driver notifies for the next buffer (§2.7.10). */
+ * so the driver notifies for the next buffer (§2.7.10); so a back-end that
+ * stops popping before the ring is empty (a cap on work in flight) must
+ * pop again later on its own, since no notification may come until it
+ * has seen the ring empty. */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
 /* Give chain `head` back with `len` bytes written: used element, then
