@@ -3,7 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+
+#include "zeroed_pages.h"
 
 void bus_init(struct bus *bus, const char *name)
 {
@@ -16,14 +17,10 @@ int bus_init_dense(struct bus *bus, const char *name, uint64_t size)
 	bus_init(bus, name);
 	if (size == 0 || size > (1u << 20))
 		return -EINVAL;
-	/* Anonymous pages, not calloc: they start as the shared zero page, so
-	 * only the pages holding mapped ports ever get memory, and nothing is
-	 * cleared at start-up. */
-	void *table = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (table == MAP_FAILED)
+	/* Only the pages holding mapped ports ever get memory. */
+	bus->dense = zeroed_pages_alloc(size);
+	if (!bus->dense)
 		return -ENOMEM;
-	bus->dense = table;
 	bus->dense_size = size;
 	return 0;
 }
@@ -31,8 +28,7 @@ int bus_init_dense(struct bus *bus, const char *name, uint64_t size)
 void bus_destroy(struct bus *bus)
 {
 	free(bus->ranges);
-	if (bus->dense)
-		munmap(bus->dense, bus->dense_size);
+	zeroed_pages_free(bus->dense, bus->dense_size);
 	bus->ranges = NULL;
 	bus->dense = NULL;
 	bus->nr_ranges = bus->capacity = 0;

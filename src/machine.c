@@ -21,6 +21,7 @@
 #include "vcpu.h"
 #include "virtio/devices.h"
 #include "vm.h"
+#include "zeroed_pages.h"
 
 struct machine {
 	const struct config *cfg;
@@ -265,7 +266,9 @@ int machine_wait(struct machine *m)
 
 int machine_create(const struct config *cfg, struct machine **out)
 {
-	struct machine *m = calloc(1, sizeof(*m));
+	/* ~80 KiB, mostly device slots that stay unused: untouched pages cost
+	 * neither memory nor a clear (calloc would memset all of it). */
+	struct machine *m = zeroed_pages_alloc(sizeof(*m));
 	struct guest_memory mem;
 	struct boot_entry entry;
 	char err[256];
@@ -280,7 +283,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->vm.fd = m->vm.stop_eventfd = -1;
 	if (event_loop_init(&m->loop) < 0) {
 		log_syscall_error("epoll_create1", errno);
-		free(m);
+		zeroed_pages_free(m, sizeof(*m));
 		return EXIT_STATUS_VMM_ERROR;
 	}
 
@@ -358,7 +361,7 @@ void machine_destroy(struct machine *m)
 	image_file_close(&m->initrd);
 	image_file_close(&m->kernel);
 	free(m->cmdline);
-	free(m);
+	zeroed_pages_free(m, sizeof(*m));
 }
 
 struct vm *machine_vm(struct machine *m)

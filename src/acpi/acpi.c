@@ -9,6 +9,7 @@
 
 #include "acpi/build.h"
 #include "layout.h"
+#include "zeroed_pages.h"
 
 #define ACPI_AREA_SIZE (LAYOUT_ACPI_END - LAYOUT_ACPI_START)
 
@@ -112,13 +113,13 @@ int acpi_write(struct guest_memory *mem, const struct acpi_config *cfg, struct a
 	if (ret)
 		return ret;
 	memset(&t, 0, sizeof(t));
-	area.buf = calloc(1, area.size);
+	area.buf = zeroed_pages_alloc(area.size);
 	if (!area.buf)
 		return -ENOMEM;
 	ret = acpi_build(&area, cfg, &t);
 	if (!ret && guest_memory_write(mem, area.gpa, area.buf, area.used) < 0)
 		ret = -EFAULT;
-	free(area.buf);
+	zeroed_pages_free(area.buf, area.size);
 	if (!ret && out)
 		*out = t;
 	return ret;
