@@ -3,20 +3,22 @@
 # QEMU as the outside reference), build, run, keep a copy of each output in
 # bench/results/.
 #
-#   bench/run.sh                    both benchmarks, default settings
+#   bench/run.sh                    all benchmarks, default settings
 #   bench/run.sh startup [OPTIONS]  the start-up benchmark (bench/startup.py)
 #   bench/run.sh exits [OPTIONS]    the exit-path benchmark (bench/exits.py)
+#   bench/run.sh multiboot [OPTIONS]  kvmrun against QEMU pc on a Multiboot
+#                                   test kernel (bench/multiboot.py)
 #
-# With both, only the options they share are accepted (--no-qemu,
+# With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
 # KVMRUN_BENCH_BUILD picks the build directory (default: build, which must
 # not use sanitizers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-which=(startup exits)
+which=(startup exits multiboot)
 case "${1:-}" in
-startup | exits)
+startup | exits | multiboot)
 	which=("$1")
 	shift
 	;;
