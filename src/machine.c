@@ -139,12 +139,33 @@ free_memory:
 	return -EINVAL;
 }
 
+/* Whether the guest will read our ACPI tables: they exist, and the
+ * command line does not turn ACPI off. */
+static bool uses_acpi(const struct config *cfg)
+{
+	return cfg->acpi && !strstr(cfg->cmdline, "acpi=off");
+}
+
 /* The ACPI tables, written once the platform exists so that the DSDT can
  * list the devices it created. The MP table stays too (load_guest): guests
  * without ACPI, or booted with acpi=off, use it. */
 static int write_acpi_tables(struct machine *m)
 {
-	struct acpi_config acpi = { .nr_cpus = m->cfg->nr_cpus };
+	const struct virtio_devices_plan *plan = &m->virtio.plan;
+	struct acpi_mmio_device virtio[VIRTIO_DEVICES_MAX];
+	struct acpi_config acpi = {
+		.nr_cpus = m->cfg->nr_cpus,
+		.virtio_mmio = virtio,
+		.nr_virtio_mmio = plan->nr,
+	};
+
+	/* virtio-mmio windows as LNRO0005 devices: level-triggered, like
+	 * the IOAPIC pins 16-23 they use. */
+	for (unsigned i = 0; i < plan->nr; i++)
+		virtio[i] = (struct acpi_mmio_device){
+			.base = plan->slots[i].base, .size = 0x1000,
+			.gsi = plan->slots[i].gsi, .level = true,
+		};
 	int ret = acpi_write(&m->vm.mem, &acpi, NULL);
 
 	if (ret < 0)
@@ -294,10 +315,15 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->virtio_ready = true;
 	if (virtio_devices_open_disks(&m->virtio, cfg) < 0)
 		goto fail;
-	/* Linux finds virtio-mmio devices on its command line, which must
-	 * be final before the kernel is loaded. */
+	/* Linux finds virtio-mmio devices in the DSDT when it uses ACPI, and
+	 * on its command line otherwise (which must be final before the
+	 * kernel is loaded). Never both: it would probe each device twice. */
 	virtio_devices_plan(cfg, &m->virtio.plan);
-	m->cmdline = virtio_devices_cmdline(&m->virtio.plan, cfg->cmdline);
+	if (uses_acpi(cfg)) {
+		m->cmdline = strdup(cfg->cmdline);
+	} else {
+		m->cmdline = virtio_devices_cmdline(&m->virtio.plan, cfg->cmdline);
+	}
 	if (!m->cmdline) {
 		status = EXIT_STATUS_VMM_ERROR;
 		goto fail;

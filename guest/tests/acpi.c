@@ -271,6 +271,25 @@ int main(int argc, char **argv)
 	       "FACS 64-byte aligned at 0x%x", get32(fadt + 36));
 	report(dsdt_has(dsdt, (const uint8_t *)"\x0c\x41\xd0\x05\x01", 5),
 	       "DSDT declares EisaId (\"PNP0501\") (COM1)");
+	{
+		/* virtio=N: kvmrun lists its N virtio-mmio windows as LNRO0005
+		 * devices (and then keeps them off the command line). */
+		uint64_t want_virtio;
+
+		if (cmdline_get_u64("virtio", &want_virtio)) {
+			unsigned found = 0;
+			const uint8_t *end = dsdt + get32(dsdt + 4);
+
+			for (const uint8_t *p = dsdt + ACPI_HEADER_LEN; p + 8 <= end; p++)
+				found += !memcmp(p, "LNRO0005", 8);
+			report(found == want_virtio, "DSDT lists %u virtio-mmio devices, virtio=%lu",
+			       found, want_virtio);
+			char word[64];
+
+			report(!cmdline_get_str("virtio_mmio.device", word, sizeof(word)),
+			       "no virtio_mmio.device= words on the command line with ACPI on");
+		}
+	}
 	slp_typ = dsdt_s5(dsdt);
 	report(slp_typ >= 0 && slp_typ < 8, "\\_S5: SLP_TYP %d", slp_typ);
 
