@@ -79,6 +79,12 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_entry *entry);
 int vcpu_start(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
+/* Run the vCPU's loop on the calling thread until the VM stops (the boot
+ * vCPU on main's thread: no thread hand-off before the first guest
+ * instruction or after the last). The thread must have the kick signal
+ * blocked, as every kvmrun thread does from the start. */
+void vcpu_run_here(struct vcpu *vcpu);
+
 /* Post `requests` (enum vcpu_request bits, or hook bits) and make sure the
  * vCPU acts on them before it runs guest code again. Safe from any
  * thread, including the vCPU's own. */

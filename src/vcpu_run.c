@@ -174,6 +174,19 @@ int vcpu_start(struct vcpu *vcpu)
 	return 0;
 }
 
+void vcpu_run_here(struct vcpu *vcpu)
+{
+	vm_vcpu_starting(vcpu->vm, vcpu);
+	vcpu_thread_main(vcpu);
+	/* The loop unblocked the kick signal for this thread: block it again,
+	 * the thread goes back to being an ordinary VMM thread. */
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, vcpu_kick_signal());
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 void vcpu_join(struct vcpu *vcpu)
 {
 	if (atomic_load(&vcpu->thread_started))
