@@ -104,6 +104,13 @@ static int open_images(struct machine *m)
 	return 0;
 }
 
+/* Whether the guest will read our ACPI tables: they exist, and the
+ * command line does not turn ACPI off. */
+static bool uses_acpi(const struct config *cfg)
+{
+	return cfg->acpi && !strstr(cfg->cmdline, "acpi=off");
+}
+
 /* Guest RAM with the guest loaded into it: input checks that need no KVM. */
 static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_entry *entry)
 {
@@ -114,6 +121,7 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 		.initrd_size = m->initrd.size,
 		.cmdline = m->cmdline,
 		.kernel_name = m->cfg->kernel_path,
+		.acpi_rsdp = uses_acpi(m->cfg) ? ACPI_RSDP_ADDR : 0,
 	};
 	char err[BOOT_ERROR_MAX];
 	int ret = guest_memory_create(mem, m->cfg->memory_bytes);
@@ -138,13 +146,6 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 free_memory:
 	guest_memory_destroy(mem);
 	return -EINVAL;
-}
-
-/* Whether the guest will read our ACPI tables: they exist, and the
- * command line does not turn ACPI off. */
-static bool uses_acpi(const struct config *cfg)
-{
-	return cfg->acpi && !strstr(cfg->cmdline, "acpi=off");
 }
 
 /* The ACPI tables, written once the platform exists so that the DSDT can

@@ -20,6 +20,8 @@
 #ifndef KVMRUN_ACPI_ACPI_H
 #define KVMRUN_ACPI_ACPI_H
 
+#include "layout.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +43,10 @@ struct acpi_mmio_device {
 /* As many processors as the MP table: APIC IDs are 8 bits, 0xff is the
  * broadcast and the I/O APIC takes ID nr_cpus. */
 #define ACPI_MAX_CPUS 254
+
+/* Where acpi_write() puts the RSDP: known before the tables are built, so
+ * the boot loaders can pass it to the kernel. */
+#define ACPI_RSDP_ADDR LAYOUT_ACPI_START
 
 struct acpi_config {
 	unsigned nr_cpus;                         /* APIC IDs 0..nr_cpus-1 */

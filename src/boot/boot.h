@@ -49,6 +49,10 @@ struct boot_config {
 	 * the first word of the command line; a Multiboot image is refused
 	 * without it. Other protocols ignore it. */
 	const char *kernel_name;
+	/* Where the ACPI RSDP is, 0 if there are no tables. Handed to the
+	 * kernel (PVH rsdp_paddr, zero page acpi_rsdp_addr) so it need not
+	 * scan for it; Multiboot v1 has no field for it. */
+	uint64_t acpi_rsdp;
 };
 
 /* Maximum length of a loader error message, including the NUL. */

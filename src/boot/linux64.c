@@ -67,6 +67,8 @@ int linux64_boot(struct guest_memory *mem, const struct boot_config *cfg,
 	le32_put(zp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(initrd_addr >> 32));
 	le32_put(zp + BP_RAMDISK_SIZE, (uint32_t)cfg->initrd_size);
 	le32_put(zp + BP_EXT_RAMDISK_SIZE, (uint32_t)((uint64_t)cfg->initrd_size >> 32));
+	/* Read by kernels that know protocol 2.14; older ones scan for it. */
+	le64_put(zp + BP_ACPI_RSDP_ADDR, cfg->acpi_rsdp);
 	zp[BP_SENTINEL] = 0;
 	zero_page_set_e820(zp, mem);
 

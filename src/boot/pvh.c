@@ -30,6 +30,7 @@ static int start_info_write(struct guest_memory *mem, const struct boot_config *
 		.magic = PVH_START_MAGIC,
 		.version = PVH_START_VERSION,
 		.cmdline_paddr = LAYOUT_CMDLINE,
+		.rsdp_paddr = cfg->acpi_rsdp,
 		.memmap_paddr = PVH_MEMMAP,
 		.memmap_entries = n,
 	};

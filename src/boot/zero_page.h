@@ -11,6 +11,7 @@
 #define BP_SIZE                 0x1000
 
 /* struct boot_params outside the setup header (zero-page.rst) */
+#define BP_ACPI_RSDP_ADDR       0x070   /* u64, protocol 2.14+ */
 #define BP_EXT_RAMDISK_IMAGE    0x0c0   /* ramdisk_image high 32 bits */
 #define BP_EXT_RAMDISK_SIZE     0x0c4   /* ramdisk_size high 32 bits */
 #define BP_EXT_CMD_LINE_PTR     0x0c8   /* cmd_line_ptr high 32 bits */

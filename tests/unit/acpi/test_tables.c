@@ -106,6 +106,8 @@ static void write_tables(struct fixture *f, unsigned cpus, const struct acpi_mmi
 	struct acpi_config cfg = { .nr_cpus = cpus, .virtio_mmio = mmio, .nr_virtio_mmio = nr_mmio };
 
 	assert_int_equal(acpi_write(&f->mem, &cfg, &f->t), 0);
+	/* The loaders hand ACPI_RSDP_ADDR to the kernel before the tables exist. */
+	assert_int_equal(f->t.rsdp, ACPI_RSDP_ADDR);
 }
 
 /* The tables the XSDT lists, by signature. */

@@ -440,10 +440,26 @@ static void test_refuses_too_little_ram(void **state)
 	assert_int_equal(load_spec(f, NULL, 0, ""), -ENOMEM);
 }
 
+/* With ACPI tables, the zero page's acpi_rsdp_addr (0x070, protocol 2.14)
+ * points at the RSDP. */
+static void test_rsdp_is_passed(void **state)
+{
+	struct fixture *f = *state;
+	size_t size;
+	uint8_t *img = test_bzimage_build(&f->spec, &size);
+	struct boot_config cfg = { .kernel = img, .kernel_size = size, .cmdline = "",
+				   .acpi_rsdp = 0xe0000 };
+
+	assert_int_equal(boot_load(&f->mem, &cfg, &f->entry, f->err), 0);
+	assert_int_equal(test_get64(gpa(&f->mem, LAYOUT_ZERO_PAGE, 0x1000) + 0x070), 0xe0000);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_loads_kernel_and_zero_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsdp_is_passed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_gdt_and_identity_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_initrd_leaves_ramdisk_fields_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_setup_sects_zero_means_four, setup, teardown),

@@ -283,10 +283,25 @@ static void test_refuses_elf32_with_wrong_machine(void **state)
 	free(img);
 }
 
+/* With ACPI tables, the start info points at the RSDP. */
+static void test_rsdp_is_passed(void **state)
+{
+	struct fixture *f = *state;
+	size_t size;
+	uint8_t *img = test_elf_build(&f->spec, &size);
+	struct boot_config cfg = { .kernel = img, .kernel_size = size, .cmdline = "",
+				   .acpi_rsdp = 0xe0000 };
+
+	assert_int_equal(boot_load(&f->mem, &cfg, &f->entry, f->err), 0);
+	assert_int_equal(test_get64(gpa(&f->mem, LAYOUT_PVH_START_INFO, 56) + SI_RSDP_PADDR), 0xe0000);
+	free(img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_elf32_pvh_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rsdp_is_passed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_elf64_pvh_note_takes_precedence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_initrd_is_module_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_initrd_goes_below_image_when_above_is_full, setup, teardown),
