@@ -92,9 +92,6 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	mem->fd = -1;
 	vm->stop_eventfd = -1;
 	vm->vendor = host_vendor(kvm);
-	pthread_mutex_init(&vm->pause_lock, NULL);
-	pthread_cond_init(&vm->parked_cond, NULL);
-	pthread_cond_init(&vm->resume_cond, NULL);
 	bus_init(&vm->mmio, "mmio");
 	ret = bus_init_dense(&vm->pio, "pio", 0x10000);
 	if (ret < 0) {
@@ -118,6 +115,10 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	ret = add_memory_slots(vm);
 	if (ret < 0)
 		goto close_eventfd;
+	/* Last: vm_destroy() undoes these, and only a created VM gets there. */
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->parked_cond, NULL);
+	pthread_cond_init(&vm->resume_cond, NULL);
 	return 0;
 
 close_eventfd:
