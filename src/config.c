@@ -13,7 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
-	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK,
+	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON,
 };
 
 static const struct option long_options[] = {
@@ -31,6 +31,7 @@ static const struct option long_options[] = {
 	{ "pit-reinject", required_argument, NULL, OPT_PIT_REINJECT },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -62,6 +63,10 @@ void config_print_usage(FILE *out)
 	      "                         a virtio-blk disk on a raw image (repeatable, up to 8;\n"
 	      "                         Linux sees /dev/vda, vdb, ... in order). cache=unsafe\n"
 	      "                         ignores guest flushes: a host crash loses data\n"
+	      "      --balloon [target=SIZE][,stats=SECONDS][,deflate-on-oom]\n"
+	      "                         a virtio-balloon: SIZE of guest RAM the host asks back\n"
+	      "                         (default 0), statistics refreshed every SECONDS\n"
+	      "                         (default never), DEFLATE_ON_OOM offered\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -197,6 +202,68 @@ int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFI
 	return 0;
 }
 
+int config_parse_balloon(struct balloon_config *balloon, const char *text,
+			 char err[CONFIG_ERROR_MAX])
+{
+	size_t len;
+
+	*balloon = (struct balloon_config){ .enabled = true };
+	if (!*text)
+		return 0;
+	for (const char *word = text;; word += len + 1) {
+		const char *value;
+		size_t vlen;
+		char digits[16];
+		char *end;
+		unsigned long secs;
+
+		len = strcspn(word, ",");
+		value = memchr(word, '=', len);
+		vlen = value ? len - (size_t)(++value - word) : 0;
+		if (len == 0) {
+			fail("--balloon %s: empty option", text);
+		} else if (disk_option_is(word, len, "deflate-on-oom")) {
+			balloon->deflate_on_oom = true;
+		} else if (value && !strncmp(word, "target=", 7)) {
+			char size[32];
+			int ret;
+
+			if (vlen == 0 || vlen >= sizeof(size))
+				fail("--balloon %s: target=%.*s: not a size (examples: 256M, 1G)", text,
+				     (int)vlen, value);
+			memcpy(size, value, vlen);
+			size[vlen] = '\0';
+			ret = config_parse_size(size, &balloon->target_bytes);
+			if (ret == -ERANGE)
+				fail("--balloon %s: target=%s: too large", text, size);
+			if (ret < 0)
+				fail("--balloon %s: target=%s: not a size (examples: 256M, 1G)", text, size);
+			if ((balloon->target_bytes >> 12) > UINT32_MAX)
+				fail("--balloon %s: target=%s: more than num_pages can say (16 TiB)", text,
+				     size);
+			if (balloon->target_bytes & 0xfff)
+				fail("--balloon %s: target=%s: must be a multiple of 4 KiB", text, size);
+		} else if (value && !strncmp(word, "stats=", 6)) {
+			if (vlen == 0 || vlen >= sizeof(digits) || !isdigit((unsigned char)*value))
+				fail("--balloon %s: stats=%.*s: expected seconds, 0 to %d", text,
+				     (int)vlen, value, CONFIG_BALLOON_STATS_MAX);
+			memcpy(digits, value, vlen);
+			digits[vlen] = '\0';
+			errno = 0;
+			secs = strtoul(digits, &end, 10);
+			if (*end || errno || secs > CONFIG_BALLOON_STATS_MAX)
+				fail("--balloon %s: stats=%s: expected seconds, 0 to %d", text, digits,
+				     CONFIG_BALLOON_STATS_MAX);
+			balloon->stats_interval = (unsigned)secs;
+		} else {
+			fail("--balloon %s: unknown option '%.*s' (expected target=, stats=, deflate-on-oom)",
+			     text, (int)len, word);
+		}
+		if (!word[len])
+			return 0;
+	}
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
 {
 	int opt, ret;
@@ -256,6 +323,17 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 				return ret;
 			cfg->nr_disks++;
 			break;
+		case OPT_BALLOON:
+			if (cfg->balloon.enabled)
+				fail("--balloon given twice");
+			/* "--balloon=opts", "--balloon opts" or a bare "--balloon":
+			 * getopt only attaches an optional value written with '='. */
+			if (!optarg && optind < argc && argv[optind][0] != '-')
+				optarg = argv[optind++];
+			ret = config_parse_balloon(&cfg->balloon, optarg ? optarg : "", err);
+			if (ret < 0)
+				return ret;
+			break;
 		case OPT_PIT_REINJECT:
 			if (!strcmp(optarg, "on"))
 				cfg->pit_reinject = true;
@@ -284,5 +362,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		return 0;
 	if (!cfg->kernel_path)
 		fail("no kernel given: use --kernel PATH (see --help)");
+	if (cfg->balloon.target_bytes > cfg->memory_bytes)
+		fail("--balloon: target of %llu bytes is more than the guest's RAM (%llu bytes)",
+		     (unsigned long long)cfg->balloon.target_bytes,
+		     (unsigned long long)cfg->memory_bytes);
 	return 0;
 }

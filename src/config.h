@@ -42,6 +42,17 @@ struct disk_config {
 	char serial[CONFIG_DISK_SERIAL_MAX + 1];  /* "" for one derived from the file */
 };
 
+/* --balloon [target=SIZE][,stats=SECONDS][,deflate-on-oom]: a virtio-balloon
+ * (docs/virtio-balloon.md). */
+#define CONFIG_BALLOON_STATS_MAX 3600   /* seconds between statistics requests */
+
+struct balloon_config {
+	bool enabled;
+	uint64_t target_bytes;       /* initial num_pages * 4 KiB; at most --memory */
+	unsigned stats_interval;     /* seconds; 0: statistics are read once, never refreshed */
+	bool deflate_on_oom;         /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+};
+
 enum console_kind {
 	CONSOLE_STDIO,
 	CONSOLE_FILE,
@@ -65,6 +76,7 @@ struct config {
 	bool rng;                    /* a virtio-rng device (virtio-mmio) */
 	unsigned nr_disks;
 	struct disk_config disks[CONFIG_MAX_DISKS];
+	struct balloon_config balloon;
 	bool show_help;
 	bool show_version;
 };
@@ -74,6 +86,12 @@ struct config {
 /* Parse one --disk value into *disk. Returns 0, or -EINVAL with a one-line
  * reason in err. */
 int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFIG_ERROR_MAX]);
+
+/* Parse one --balloon value (possibly empty) into *balloon. Returns 0, or
+ * -EINVAL with a one-line reason in err. The target is checked against
+ * --memory by config_parse, once every option is known. */
+int config_parse_balloon(struct balloon_config *balloon, const char *text,
+			 char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);

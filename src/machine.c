@@ -298,8 +298,10 @@ static int finish(struct machine *m, int loop_ret)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	terminal_restore();
-	if (m->cfg->exit_stats)
+	if (m->cfg->exit_stats) {
 		print_exit_stats(vm);
+		virtio_devices_print_stats(&m->virtio, stderr);
+	}
 	return loop_ret < 0 ? EXIT_STATUS_VMM_ERROR : exit_status(vm);
 }
 

@@ -15,7 +15,8 @@ _Static_assert(LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_DEVICES_MAX * VIRTIO_MMIO_WINDOW
 	       LAYOUT_PCI_ECAM_BASE, "virtio-mmio windows overlap PCI ECAM");
 _Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_GSIS <= 24,
 	       "the IOAPIC has 24 pins");
-_Static_assert(1 + CONFIG_MAX_DISKS <= VIRTIO_DEVICES_MAX, "--rng and every --disk get a slot");
+_Static_assert(1 + CONFIG_MAX_DISKS + 1 <= VIRTIO_DEVICES_MAX,
+	       "--rng, every --disk and --balloon get a slot");
 
 static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind,
 		     unsigned index)
@@ -46,6 +47,8 @@ void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *p
 	/* Linux probes command-line devices in order: the first disk is vda. */
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		plan_add(plan, VIRTIO_DEVICE_BLK, i);
+	if (cfg->balloon.enabled)
+		plan_add(plan, VIRTIO_DEVICE_BALLOON, 0);
 }
 
 int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cfg)
@@ -119,6 +122,19 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 		vd->disk_ready[i] = true;
 		return virtio_blk_attach(&vd->disks[i], vm, loop);
 	}
+	case VIRTIO_DEVICE_BALLOON: {
+		struct virtio_balloon_options opts = {
+			.target_pages = (uint32_t)(cfg->balloon.target_bytes >> VIRTIO_BALLOON_PFN_SHIFT),
+			.stats_interval = cfg->balloon.stats_interval,
+			.deflate_on_oom = cfg->balloon.deflate_on_oom,
+		};
+
+		ret = virtio_balloon_init(&vd->balloon, &vm->mem, slot->base, slot->gsi, &opts);
+		if (ret < 0)
+			return log_syscall_error("virtio_balloon_init", -ret);
+		vd->balloon_ready = true;
+		return virtio_balloon_attach(&vd->balloon, vm, loop);
+	}
 	}
 	return -EINVAL;
 }
@@ -152,4 +168,13 @@ void virtio_devices_destroy(struct virtio_devices *vd)
 		blk_backend_close(vd->disk_backends[i]);
 		vd->disk_backends[i] = NULL;
 	}
+	if (vd->balloon_ready)
+		virtio_balloon_destroy(&vd->balloon);
+	vd->balloon_ready = false;
+}
+
+void virtio_devices_print_stats(struct virtio_devices *vd, FILE *out)
+{
+	if (vd->balloon_ready)
+		virtio_balloon_print_stats(&vd->balloon, out);
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/rng.h"
 
@@ -35,6 +36,7 @@ struct event_loop;
 enum virtio_device_kind {
 	VIRTIO_DEVICE_RNG,
 	VIRTIO_DEVICE_BLK,         /* one per --disk, in the order given */
+	VIRTIO_DEVICE_BALLOON,     /* after the disks: adding it moves no other slot */
 };
 
 struct virtio_device_slot {
@@ -69,6 +71,8 @@ struct virtio_devices {
 	struct blk_backend *disk_backends[CONFIG_MAX_DISKS];
 	struct virtio_blk disks[CONFIG_MAX_DISKS];
 	bool disk_ready[CONFIG_MAX_DISKS];
+	struct virtio_balloon balloon;
+	bool balloon_ready;
 };
 
 /* Open and check every --disk image (blk_backend_open). Returns 0, or
@@ -83,5 +87,8 @@ int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cf
 int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, struct vm *vm,
 			struct event_loop *loop);
 void virtio_devices_destroy(struct virtio_devices *vd);
+
+/* Device statistics for --exit-stats (so far the balloon's), on `out`. */
+void virtio_devices_print_stats(struct virtio_devices *vd, FILE *out);
 
 #endif

@@ -278,6 +278,67 @@ static void test_disks(void **state)
 	assert_one_line_error(err, "image path longer than 4095 bytes");
 }
 
+static void test_balloon(void **state)
+{
+	static struct config cfg;
+	struct balloon_config b;
+	char err[CONFIG_ERROR_MAX];
+	static const struct { const char *arg, *needle; } bad[] = {
+		{ "target=", "target=: not a size" },
+		{ "target=12Q", "target=12Q: not a size" },
+		{ "target=4097K", "target=4097K: must be a multiple of 4 KiB" },
+		{ "target=99999999999999999999", "too large" },
+		{ "target=20T", "more than num_pages can say" },
+		{ "stats=", "stats=: expected seconds, 0 to 3600" },
+		{ "stats=-1", "stats=-1: expected seconds" },
+		{ "stats=3601", "stats=3601: expected seconds" },
+		{ "stats=1s", "stats=1s: expected seconds" },
+		{ "size=1M", "unknown option 'size=1M'" },
+		{ "target=1M,", "empty option" },
+		{ ",target=1M", "empty option" },
+		{ "deflate-on-oom=1", "unknown option 'deflate-on-oom=1'" },
+	};
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "-k", "k", NULL), 0);
+	assert_false(cfg.balloon.enabled);
+	/* A bare --balloon: a device with target 0, no polling. */
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", NULL), 0);
+	assert_true(cfg.balloon.enabled);
+	assert_int_equal(cfg.balloon.target_bytes, 0);
+	assert_int_equal(cfg.balloon.stats_interval, 0);
+	assert_false(cfg.balloon.deflate_on_oom);
+	/* Options as the next word or after '='; options before and after. */
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", "target=32M,stats=2,deflate-on-oom",
+			       "--rng", NULL), 0);
+	assert_int_equal(cfg.balloon.target_bytes, 32 << 20);
+	assert_int_equal(cfg.balloon.stats_interval, 2);
+	assert_true(cfg.balloon.deflate_on_oom);
+	assert_true(cfg.rng);
+	assert_int_equal(parse(&cfg, err, "--balloon=stats=3600,target=0", "-k", "k", NULL), 0);
+	assert_int_equal(cfg.balloon.stats_interval, 3600);
+	assert_int_equal(cfg.balloon.target_bytes, 0);
+	/* A bare --balloon followed by another option. */
+	assert_int_equal(parse(&cfg, err, "--balloon", "--kernel", "k", NULL), 0);
+	assert_true(cfg.balloon.enabled);
+	assert_string_equal(cfg.kernel_path, "k");
+	/* The target may be all of RAM, not more; checked whatever the order. */
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", "target=128M", NULL), 0);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", "target=129M", NULL), -EINVAL);
+	assert_one_line_error(err, "--balloon: target of 135266304 bytes is more than the guest's RAM");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", "target=1G", "-m", "1G", NULL), 0);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", "--balloon", NULL), -EINVAL);
+	assert_one_line_error(err, "--balloon given twice");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(config_parse_balloon(&b, bad[i].arg, err), -EINVAL);
+		assert_one_line_error(err, bad[i].needle);
+		assert_int_equal(parse(&cfg, err, "-k", "k", "--balloon", bad[i].arg, NULL), -EINVAL);
+		assert_one_line_error(err, bad[i].needle);
+	}
+	assert_int_equal(config_parse_balloon(&b, "deflate-on-oom", err), 0);
+	assert_true(b.enabled && b.deflate_on_oom);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_testdevs),
 		cmocka_unit_test(test_acpi_and_pit_reinject),
 		cmocka_unit_test(test_disks),
+		cmocka_unit_test(test_balloon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

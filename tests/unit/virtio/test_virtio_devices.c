@@ -98,6 +98,36 @@ static void test_disk_slots(void **state)
 	free(cmdline);
 }
 
+/* The balloon comes after every disk, so adding it moves no disk (nor
+ * Linux's vda, vdb... order); with all eight disks and --rng it still
+ * fits. */
+static void test_balloon_slot(void **state)
+{
+	char *argv[] = { "kvmrun", "--balloon", "target=1M", "--kernel", "k", "--disk", "a.img",
+			 "--rng" };
+	char *full[] = { "kvmrun", "-k", "k", "--rng", "--balloon", "--disk", "1", "--disk", "2",
+			 "--disk", "3", "--disk", "4", "--disk", "5", "--disk", "6", "--disk", "7",
+			 "--disk", "8" };
+	struct virtio_devices_plan plan;
+	static struct config cfg;
+
+	(void)state;
+	parse(&cfg, 8, argv);
+	virtio_devices_plan(&cfg, &plan);
+	assert_int_equal(plan.nr, 3);
+	assert_int_equal(plan.slots[0].kind, VIRTIO_DEVICE_RNG);
+	assert_int_equal(plan.slots[1].kind, VIRTIO_DEVICE_BLK);
+	assert_int_equal(plan.slots[2].kind, VIRTIO_DEVICE_BALLOON);
+	assert_int_equal(plan.slots[2].base, 0xd0002000);
+	assert_int_equal(plan.slots[2].gsi, 18);
+	parse(&cfg, 21, full);
+	virtio_devices_plan(&cfg, &plan);
+	assert_false(plan.overflow);
+	assert_int_equal(plan.nr, 10);
+	assert_int_equal(plan.slots[9].kind, VIRTIO_DEVICE_BALLOON);
+	assert_int_equal(plan.slots[9].gsi, 16 + 9 % 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +135,7 @@ int main(void)
 		cmocka_unit_test(test_rng_slot_and_cmdline),
 		cmocka_unit_test(test_rng_takes_no_value),
 		cmocka_unit_test(test_disk_slots),
+		cmocka_unit_test(test_balloon_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,526 @@
+/* virtio-balloon (virtio 1.2 §5.5) driven through its virtio-mmio window
+ * as a driver would, over real memfd-backed guest RAM (the machine's kind,
+ * guest_memory_create): inflated pages must leave the memfd (its block
+ * count drops) and read back as zeros; hostile PFN arrays are ignored
+ * without harming the device; the stats queue holds one buffer and gives
+ * it back on request; a new target raises a configuration interrupt. No
+ * KVM: notifications are serviced by calling what the event loop calls. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "layout.h"
+#include "memory.h"
+#include "virtio/balloon.h"
+
+#define RAM_SIZE   (16ULL << 20)
+#define RAM_PAGES  (RAM_SIZE >> 12)
+#define QSIZE      8
+#define RING_GPA(q) (0x10000ULL + (q) * 0x4000ULL)   /* desc, avail +0x1000, used +0x2000 */
+#define PFNS_GPA   0x100000ULL                        /* PFN arrays: up to 2 MiB */
+#define DATA_GPA   (8ULL << 20)                       /* pages to balloon */
+#define DATA_PAGES 1024                               /* 4 MiB */
+#define WBUF_GPA   0x400000ULL
+
+struct fixture {
+	struct guest_memory mem;
+	struct virtio_balloon b;
+	struct virtio_mmio *dev;
+	uint16_t avail_idx[3];
+	uint16_t next_desc[3];
+};
+
+static uint32_t rd(struct fixture *f, uint64_t offset)
+{
+	uint32_t v;
+
+	virtio_mmio_bus_ops.read(f->dev, offset, &v, 4);
+	return v;
+}
+
+static void wr(struct fixture *f, uint64_t offset, uint32_t v)
+{
+	virtio_mmio_bus_ops.write(f->dev, offset, &v, 4);
+}
+
+static int setup_with(void **state, const struct virtio_balloon_options *opts)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f || guest_memory_create(&f->mem, RAM_SIZE) < 0)
+		return -1;
+	if (virtio_balloon_init(&f->b, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16, opts) < 0)
+		return -1;
+	f->dev = &f->b.mmio;
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	const struct virtio_balloon_options opts = { .target_pages = 256 };
+
+	return setup_with(state, &opts);
+}
+
+static int setup_oom(void **state)
+{
+	const struct virtio_balloon_options opts = { .target_pages = 1, .deflate_on_oom = true };
+
+	return setup_with(state, &opts);
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	virtio_balloon_destroy(&f->b);
+	guest_memory_destroy(&f->mem);
+	free(f);
+	return 0;
+}
+
+static uint64_t interrupts(struct fixture *f)
+{
+	uint64_t n = 0;
+
+	if (read(f->dev->irq_fd, &n, sizeof(n)) < 0)
+		return 0;
+	return n;
+}
+
+/* Bytes of the memfd actually allocated. */
+static uint64_t ram_allocated(struct fixture *f)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(f->mem.fd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static void setup_queue(struct fixture *f, unsigned q)
+{
+	uint64_t desc = RING_GPA(q), avail = desc + 0x1000, used = desc + 0x2000;
+
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, q);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BALLOON_QUEUE_SIZE);
+	wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
+	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+	wr(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
+	wr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
+	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
+}
+
+/* §3.1.1, with queues 0..nr_queues-1; DRIVER_OK last. */
+static void driver_init(struct fixture *f, uint64_t features, unsigned nr_queues)
+{
+	memset(f->mem.host + RING_GPA(0), 0, 3 * 0x4000);
+	memset(f->avail_idx, 0, sizeof(f->avail_idx));
+	memset(f->next_desc, 0, sizeof(f->next_desc));
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1);   /* VIRTIO_F_VERSION_1 */
+	wr(f, VIRTIO_MMIO_STATUS, 0xb);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xb);
+	for (unsigned q = 0; q < nr_queues; q++)
+		setup_queue(f, q);
+	wr(f, VIRTIO_MMIO_STATUS, 0xf);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+static struct virtq_desc *desc(struct fixture *f, unsigned q, unsigned i)
+{
+	return guest_memory_ptr(&f->mem, RING_GPA(q) + 16 * i, 16);
+}
+
+static struct virtq_avail *avail(struct fixture *f, unsigned q)
+{
+	return guest_memory_ptr(&f->mem, RING_GPA(q) + 0x1000, 6 + 2 * QSIZE);
+}
+
+static struct virtq_used *used(struct fixture *f, unsigned q)
+{
+	return guest_memory_ptr(&f->mem, RING_GPA(q) + 0x2000, 6 + 8 * QSIZE);
+}
+
+/* A chain of `n` buffers on queue q, made available. Returns the head. */
+static uint16_t add_chain(struct fixture *f, unsigned q, const struct virtq_desc *bufs, unsigned n)
+{
+	uint16_t head = f->next_desc[q];
+
+	for (unsigned k = 0; k < n; k++) {
+		uint16_t i = (uint16_t)((head + k) % QSIZE);
+		struct virtq_desc *d = desc(f, q, i);
+
+		*d = bufs[k];
+		if (k + 1 < n) {
+			d->flags |= VIRTQ_DESC_F_NEXT;
+			d->next = (uint16_t)((i + 1) % QSIZE);
+		}
+	}
+	f->next_desc[q] = (uint16_t)((head + n) % QSIZE);
+	avail(f, q)->ring[f->avail_idx[q] % QSIZE] = head;
+	avail(f, q)->idx = ++f->avail_idx[q];
+	return head;
+}
+
+static void notify(struct fixture *f, unsigned q)
+{
+	uint64_t n;
+
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+	assert_int_equal(read(f->dev->notify_fd[q], &n, sizeof(n)), sizeof(n));
+	virtio_mmio_notify(f->dev, q);
+}
+
+/* Put `n` PFNs in one readable buffer at PFNS_GPA and send it on queue q. */
+static void send_pfns(struct fixture *f, unsigned q, const uint32_t *pfns, uint32_t n)
+{
+	struct virtq_desc d = { .addr = PFNS_GPA, .len = n * 4 };
+
+	memcpy(f->mem.host + PFNS_GPA, pfns, n * 4);
+	add_chain(f, q, &d, 1);
+	notify(f, q);
+}
+
+static uint32_t data_pfns[DATA_PAGES];
+
+static void fill_data(struct fixture *f)
+{
+	memset(f->mem.host + DATA_GPA - 4096, 0x5a, (DATA_PAGES + 2) * 4096);
+	for (uint32_t i = 0; i < DATA_PAGES; i++)
+		data_pfns[i] = (uint32_t)(DATA_GPA >> 12) + i;
+}
+
+static bool all_bytes(const uint8_t *p, size_t n, uint8_t v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+static const uint64_t stats_vq = 1ULL << VIRTIO_BALLOON_F_STATS_VQ;
+
+static void test_identity_and_config(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t byte = 0xff;
+	uint16_t half;
+
+	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff, stats_vq);
+	wr(f, VIRTIO_MMIO_QUEUE_SEL, 3);
+	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	/* num_pages is the target and the device's: writes are ignored. */
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES, 7);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+	/* actual is the driver's, at any width. */
+	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, 0x12345678);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL), 0x12345678);
+	byte = 0x9a;
+	virtio_mmio_bus_ops.write(f->dev, VIRTIO_MMIO_CONFIG + 7, &byte, 1);
+	virtio_mmio_bus_ops.read(f->dev, VIRTIO_MMIO_CONFIG + 6, &half, 2);
+	assert_int_equal(half, 0x9a34);
+	/* Nothing beyond the 8 bytes (no FREE_PAGE_HINT, no PAGE_POISON). */
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + 8), 0);
+	/* A reset forgets the driver's actual, not the host's target. */
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL), 0);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+}
+
+static void test_deflate_on_oom_offered(void **state)
+{
+	struct fixture *f = *state;
+
+	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff,
+			 stats_vq | (1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+	driver_init(f, 1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM, 2);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 1);
+}
+
+static void test_inflate_releases_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+	uint64_t before, after;
+	/* The array split unevenly over two buffers: a PFN straddles them. */
+	struct virtq_desc two[2] = {
+		{ .addr = PFNS_GPA, .len = 6 },
+		{ .addr = PFNS_GPA + 6, .len = DATA_PAGES * 4 - 6 },
+	};
+
+	driver_init(f, 0, 2);
+	fill_data(f);
+	memcpy(f->mem.host + PFNS_GPA, data_pfns, sizeof(data_pfns));
+	before = ram_allocated(f);
+	assert_true(before >= DATA_PAGES * 4096);
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, two, 2);
+	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(used(f, 0)->idx, 1);
+	assert_int_equal(used(f, 0)->ring[0].len, 0);
+	assert_int_equal(interrupts(f), 1);
+	after = ram_allocated(f);
+	/* 4 MiB left the memfd; the pages read zero, their neighbours not. */
+	assert_true(before - after >= DATA_PAGES * 4096ULL);
+	assert_true(all_bytes(f->mem.host + DATA_GPA, DATA_PAGES * 4096, 0));
+	assert_true(all_bytes(f->mem.host + DATA_GPA - 4096, 4096, 0x5a));
+	assert_true(all_bytes(f->mem.host + DATA_GPA + DATA_PAGES * 4096, 4096, 0x5a));
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.inflated_pages, DATA_PAGES);
+	assert_int_equal(st.balloon_pages, DATA_PAGES);
+	assert_int_equal(st.released_bytes, DATA_PAGES * 4096);
+	assert_int_equal(st.invalid_pfns, 0);
+	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, DATA_PAGES);
+
+	/* Deflate: accounting only. (Reading the holes above allocated
+	 * pages again: shmem has no shared zero page.) */
+	after = ram_allocated(f);
+	send_pfns(f, VIRTIO_BALLOON_DEFLATEQ, data_pfns, DATA_PAGES);
+	assert_int_equal(used(f, 1)->idx, 1);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.deflated_pages, DATA_PAGES);
+	assert_int_equal(st.balloon_pages, 0);
+	assert_int_equal(ram_allocated(f), after);
+	assert_int_equal(st.actual, DATA_PAGES);
+}
+
+static void test_hostile_pfns(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+	const uint32_t one = (uint32_t)(DATA_GPA >> 12);
+	const uint32_t bad[] = {
+		0xffffffff,                           /* 16 TiB - 4 KiB */
+		(uint32_t)(LAYOUT_MMIO_HOLE_START >> 12),   /* the device hole */
+		(uint32_t)(LAYOUT_VIRTIO_MMIO_BASE >> 12),
+		RAM_PAGES,                            /* just past the end of RAM */
+		one, one, one,                        /* the same page thrice: one page */
+		0,                                    /* page 0 is RAM */
+	};
+	struct virtq_desc with_writable[2] = {
+		{ .addr = PFNS_GPA, .len = 4 },
+		{ .addr = WBUF_GPA, .len = 4096, .flags = VIRTQ_DESC_F_WRITE },
+	};
+
+	driver_init(f, 0, 2);
+	fill_data(f);
+	memset(f->mem.host, 0x77, 4096);
+	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, bad, 8);
+	assert_int_equal(used(f, 0)->idx, 1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);   /* no NEEDS_RESET */
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.invalid_pfns, 4);
+	assert_int_equal(st.inflated_pages, 4);
+	assert_int_equal(st.balloon_pages, 2);
+	assert_int_equal(st.released_bytes, 2 * 4096);
+	assert_true(all_bytes(f->mem.host, 4096, 0));
+	assert_true(all_bytes(f->mem.host + DATA_GPA + 4096, 4096, 0x5a));
+
+	/* A writable buffer in an inflate chain is left alone, used len 0;
+	 * PFNs in it are not looked at. */
+	memset(f->mem.host + WBUF_GPA, 0xaa, 4096);
+	memcpy(f->mem.host + WBUF_GPA, &data_pfns[2], 4);
+	memcpy(f->mem.host + PFNS_GPA, &data_pfns[3], 4);
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, with_writable, 2);
+	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(used(f, 0)->idx, 2);
+	assert_int_equal(used(f, 0)->ring[1].len, 0);
+	assert_memory_equal(f->mem.host + WBUF_GPA, &data_pfns[2], 4);
+	assert_true(all_bytes(f->mem.host + WBUF_GPA + 4, 4092, 0xaa));
+	assert_true(all_bytes(f->mem.host + DATA_GPA + 2 * 4096, 4096, 0x5a));
+	assert_true(all_bytes(f->mem.host + DATA_GPA + 3 * 4096, 4096, 0));
+
+	/* 7 bytes: one PFN and a partial one, which is ignored. */
+	memcpy(f->mem.host + PFNS_GPA, &data_pfns[4], 8);
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &(struct virtq_desc){ .addr = PFNS_GPA, .len = 7 }, 1);
+	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	assert_true(all_bytes(f->mem.host + DATA_GPA + 4 * 4096, 4096, 0));
+	assert_true(all_bytes(f->mem.host + DATA_GPA + 5 * 4096, 4096, 0x5a));
+
+	/* Deflating pages never inflated, or twice: counted, no underflow. */
+	send_pfns(f, VIRTIO_BALLOON_DEFLATEQ, bad, 8);
+	send_pfns(f, VIRTIO_BALLOON_DEFLATEQ, bad, 8);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.balloon_pages, 2);   /* data pages 3 and 4 */
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+/* A buffer of 256K PFNs is cut at the per-buffer limit; a notification
+ * stops after its budget and has the event loop call it back for the
+ * rest (the notify eventfd is signalled). */
+static void test_huge_buffers_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+	const uint32_t n = 1u << 18;
+	uint32_t *pfns = (uint32_t *)(f->mem.host + PFNS_GPA);
+	struct virtq_desc big = { .addr = PFNS_GPA, .len = n * 4 };
+	uint64_t count;
+
+	driver_init(f, 0, 2);
+	/* Alternating pages, the worst case for coalescing. */
+	for (uint32_t i = 0; i < n; i++)
+		pfns[i] = (uint32_t)(DATA_GPA >> 12) + (i % 2) * 2;
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &big, 1);
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &big, 1);
+	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(used(f, 0)->idx, 1);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.inflated_pages, VIRTIO_BALLOON_MAX_PFNS_PER_BUFFER);
+	assert_int_equal(st.ignored_pfns, n - VIRTIO_BALLOON_MAX_PFNS_PER_BUFFER);
+	assert_int_equal(st.balloon_pages, 2);
+	/* Called back by the event loop: the second buffer. */
+	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
+	virtio_mmio_notify(f->dev, 0);
+	assert_int_equal(used(f, 0)->idx, 2);
+	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
+	virtio_mmio_notify(f->dev, 0);   /* nothing left: no further call-back */
+	assert_int_equal(used(f, 0)->idx, 2);
+	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), -1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
+{
+	memcpy(p, &tag, 2);
+	memcpy(p + 2, &val, 8);
+}
+
+/* One stats buffer at gpa with MEMFREE = free, MEMTOT, an unknown tag and
+ * a partial trailing entry. */
+static void add_stats(struct fixture *f, uint64_t gpa, uint64_t free)
+{
+	uint8_t *p = f->mem.host + gpa;
+	struct virtq_desc d = { .addr = gpa, .len = 4 * 10 + 3 };
+
+	put_stat(p, VIRTIO_BALLOON_S_MEMFREE, free);
+	put_stat(p + 10, 0x7777, 5);
+	put_stat(p + 20, VIRTIO_BALLOON_S_MEMTOT, RAM_SIZE);
+	put_stat(p + 30, VIRTIO_BALLOON_S_HTLB_PGFAIL, 9);
+	memset(p + 40, 0xee, 3);
+	add_chain(f, VIRTIO_BALLOON_STATSQ, &d, 1);
+}
+
+static void test_stats(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+
+	driver_init(f, stats_vq, 3);
+	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
+	add_stats(f, 0x200000, 111);
+	notify(f, VIRTIO_BALLOON_STATSQ);
+	/* Held, not used: the device gives it back when it wants more. */
+	assert_int_equal(used(f, 2)->idx, 0);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.stats_updates, 1);
+	assert_true(st.stat_valid[VIRTIO_BALLOON_S_MEMFREE]);
+	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMFREE], 111);
+	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMTOT], RAM_SIZE);
+	assert_int_equal(st.stat[VIRTIO_BALLOON_S_HTLB_PGFAIL], 9);
+	assert_false(st.stat_valid[VIRTIO_BALLOON_S_SWAP_IN]);
+	interrupts(f);
+	assert_int_equal(virtio_balloon_request_stats(&f->b), 0);
+	assert_int_equal(used(f, 2)->idx, 1);
+	assert_int_equal(used(f, 2)->ring[0].len, 0);
+	assert_int_equal(interrupts(f), 1);
+	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
+	/* The driver refills: new values. */
+	add_stats(f, 0x200000, 222);
+	notify(f, VIRTIO_BALLOON_STATSQ);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMFREE], 222);
+	assert_int_equal(st.stats_requests, 1);
+	/* A second buffer while one is held: the older one goes back. */
+	add_stats(f, 0x201000, 333);
+	notify(f, VIRTIO_BALLOON_STATSQ);
+	assert_int_equal(used(f, 2)->idx, 2);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMFREE], 333);
+	/* After a reset the held buffer is gone. */
+	wr(f, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
+}
+
+static void test_stats_queue_needs_the_feature(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+
+	driver_init(f, 0, 3);
+	add_stats(f, 0x200000, 111);
+	notify(f, VIRTIO_BALLOON_STATSQ);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.stats_updates, 0);
+	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
+	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+}
+
+static void test_set_target(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t gen;
+
+	/* Before DRIVER_OK: a new value, no interrupt. */
+	virtio_balloon_set_target(&f->b, 10);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 10);
+	assert_int_equal(interrupts(f), 0);
+	driver_init(f, 0, 2);
+	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	virtio_balloon_set_target(&f->b, 2048);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(interrupts(f), 1);
+	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 2048);
+}
+
+/* A malformed ring is the transport's business: NEEDS_RESET, and a reset
+ * brings the balloon back. */
+static void test_bad_chain_needs_reset(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq_desc huge = { .addr = 0, .len = 0xffffffff };
+
+	driver_init(f, 0, 2);
+	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &huge, 1);
+	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	driver_init(f, 0, 2);
+	fill_data(f);
+	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, data_pfns, 1);
+	assert_int_equal(used(f, 0)->idx, 1);
+	assert_true(all_bytes(f->mem.host + DATA_GPA, 4096, 0));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_identity_and_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_on_oom_offered, setup_oom, teardown),
+		cmocka_unit_test_setup_teardown(test_inflate_releases_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_pfns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_buffers_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_queue_needs_the_feature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_chain_needs_reset, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
