@@ -143,6 +143,19 @@ def cases():
         "disk_too_many": (False, lambda t, g: (["--kernel", hello(g)] +
                                                [a for i in range(9) for a in ("--disk", f"d{i}.img")],
                                                "at most 8 disks")),
+        "balloon_bad_option": (False, lambda t, g: (["--kernel", hello(g), "--balloon", "size=1M"],
+                                                    "unknown option 'size=1M'")),
+        "balloon_bad_target": (False, lambda t, g: (["--kernel", hello(g), "--balloon=target=lots"],
+                                                    "target=lots: not a size")),
+        "balloon_target_unaligned": (False, lambda t, g: (["--kernel", hello(g), "--balloon", "target=4097K"],
+                                                          "multiple of 4 KiB")),
+        "balloon_target_beyond_ram": (False, lambda t, g: (["--kernel", hello(g), "--memory", "64M",
+                                                            "--balloon", "target=65M"],
+                                                           "more than the guest's RAM")),
+        "balloon_bad_stats": (False, lambda t, g: (["--kernel", hello(g), "--balloon", "stats=forever"],
+                                                   "stats=forever: expected seconds")),
+        "balloon_twice": (False, lambda t, g: (["--kernel", hello(g), "--balloon", "--balloon"],
+                                               "--balloon given twice")),
     }
 
 
