@@ -13,6 +13,14 @@
  *              apart while task B counts on the same vCPU. Reports whether
  *              'page not present' events arrived and whether B's count
  *              moved while A waited.
+ *   mode=block the same two tasks without enabling async PF: the control.
+ *              Each access blocks the whole vCPU, so B must not move.
+ *
+ * For a snapshot test, fill=1 snapshot_wait_ms=N first writes the file's
+ * contents into the range itself, prints "async_pf: filled, snapshot
+ * window of N ms", and spins at CPL 3 for N ms (by the TSC) before running
+ * the mode: a snapshot taken in that window and restored with the uffd
+ * back-end gives task A a range untouched since the restore.
  *
  * Exit status: 0 all checks passed; 1 a check failed; APF_EXIT_UNSUPPORTED
  * (20) the vCPU cannot enable async PF (the line "apf: unavailable: ..."
@@ -22,6 +30,7 @@
 #include "apf.h"
 #include "io.h"
 #include "libguest.h"
+#include "tsc.h"
 #include "user.h"
 
 #define ASYNC_PF_PATTERN       0x6b766d72756e5046ULL  /* "kvmrunPF" */
@@ -50,6 +59,24 @@ static long read_all(void *arg)
 	for (uint64_t gpa = r->base; gpa < r->base + r->size; gpa += PAGE_SIZE)
 		bad += READ_ONCE(*(uint64_t *)gpa) != expected(r, gpa);
 	return bad;
+}
+
+static long fill_region(void *arg)
+{
+	const struct region *r = arg;
+
+	for (uint64_t gpa = r->base; gpa < r->base + r->size; gpa += PAGE_SIZE)
+		WRITE_ONCE(*(uint64_t *)gpa, expected(r, gpa));
+	return 0;
+}
+
+static long spin_until(void *arg)
+{
+	uint64_t end = *(uint64_t *)arg;
+
+	while (rdtsc() < end)
+		cpu_relax();
+	return 0;
 }
 
 struct apf_job {
@@ -105,8 +132,9 @@ static int run_apf(struct apf_job *job)
 	apf_run(touch_pages, job);
 	apf_disable();
 	s = apf_get_stats();
-	printf("apf: not_present=%lu page_ready=%lu ready_early=%lu switches=%lu idle=%lu\n",
-	       s->not_present, s->page_ready, s->ready_early, s->switches, s->idle_entries);
+	printf("apf: not_present=%lu page_ready=%lu ready_early=%lu wake_all=%lu switches=%lu "
+	       "idle=%lu\n", s->not_present, s->page_ready, s->ready_early, s->wake_all,
+	       s->switches, s->idle_entries);
 	printf("apf: pages=%lu b_progressed_during=%lu b_counts_during_waits=%lu\n", job->pages,
 	       job->progressed, job->waited_counts);
 	report(job->bad == 0, "%lu pages read back the file's contents", job->pages);
@@ -118,6 +146,18 @@ static int run_apf(struct apf_job *job)
 	       "every 'page not present' was followed by 'page ready'");
 	report(job->progressed > 0, "task B ran while task A waited (%lu of %lu accesses)",
 	       job->progressed, job->pages);
+	return report_summary();
+}
+
+/* Without async PF every access to a missing page blocks the vCPU inside
+ * KVM until the host fills it: B cannot run in between. */
+static int run_block(struct apf_job *job)
+{
+	apf_task_add(count_forever, job);
+	apf_run(touch_pages, job);
+	printf("block: pages=%lu b_progressed_during=%lu\n", job->pages, job->progressed);
+	report(job->bad == 0, "%lu pages read back the file's contents", job->pages);
+	report(job->progressed == 0, "without async PF, task B never ran while A waited");
 	return report_summary();
 }
 
@@ -140,8 +180,20 @@ int main(int argc __unused, char **argv __unused)
 		guest_abort("async_pf: pages=%lu stride=%lu do not fit size=%lu", job.pages,
 			    job.stride, job.r.size);
 	report_prefix_push("async_pf");
+	if (cmdline_has("fill=1")) {
+		uint64_t wait_ms = 0, end;
+		const char *source;
+
+		cmdline_get_u64("snapshot_wait_ms", &wait_ms);
+		run_in_user(fill_region, &job.r);
+		end = rdtsc() + tsc_hz(&source) / 1000 * wait_ms;
+		printf("async_pf: filled, snapshot window of %lu ms\n", wait_ms);
+		run_in_user(spin_until, &end);
+	}
 	if (!strcmp(mode, "apf"))
 		return run_apf(&job);
+	if (!strcmp(mode, "block"))
+		return run_block(&job);
 	report(run_in_user(read_all, &job.r) == 0, "%lu pages at 0x%lx read back the file's contents",
 	       job.r.size / PAGE_SIZE, job.r.base);
 	return report_summary();
