@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshot/page_map.h"
 
 /* Fault messages read per read(2); the fault thread serves them in order. */
 #define FAULT_BATCH 16
@@ -45,7 +46,8 @@ struct uffd_memory {
 	const uint8_t *src;            /* the file, mapped read-only, page 0 = file_offset */
 	uint8_t *zero_src;             /* zero pages to copy when ZEROPAGE is unavailable */
 	uint64_t *data_map;            /* bit per page: the file has data there (else a hole) */
-	_Atomic uint64_t *present;     /* bit per page: filled or found present */
+	uint64_t *present;             /* bit per page: filled or found present
+					* (atomic builtins once the threads run) */
 
 	pthread_t fault_thread;
 	pthread_t prefetch_thread;
@@ -73,14 +75,9 @@ static uint64_t elapsed_ns(const struct uffd_memory *um)
 	return ns ? ns : 1;  /* 0 means "not yet" in the stats */
 }
 
-static bool bit_test(const uint64_t *map, uint64_t i)
-{
-	return map[i / 64] >> (i % 64) & 1;
-}
-
 static bool is_present(struct uffd_memory *um, uint64_t page)
 {
-	return atomic_load_explicit(&um->present[page / 64], memory_order_relaxed) >> (page % 64) & 1;
+	return __atomic_load_n(&um->present[page / 64], __ATOMIC_RELAXED) >> (page % 64) & 1;
 }
 
 /* Mark pages [first, first + n) present and count the new ones. */
@@ -92,7 +89,7 @@ static void mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
 		unsigned shift = p % 64;
 		uint64_t take = n - (p - first) < 64 - shift ? n - (p - first) : 64 - shift;
 		uint64_t mask = (take == 64 ? ~0ULL : ((1ULL << take) - 1)) << shift;
-		uint64_t old = atomic_fetch_or(&um->present[p / 64], mask);
+		uint64_t old = __atomic_fetch_or(&um->present[p / 64], mask, __ATOMIC_RELAXED);
 
 		added += (uint64_t)__builtin_popcountll(mask & ~old);
 		p += take;
@@ -111,10 +108,12 @@ static void mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
  * for holes without UFFDIO_ZEROPAGE, from zero pages) or UFFDIO_ZEROPAGE.
  * Both stop at the first page already present and then report the bytes
  * done so far with EAGAIN, or EEXIST if that was the first page
- * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled and
- * returns 0 when all were, else -errno. */
-static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero, __u64 mode,
-		uint64_t *done)
+ * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled,
+ * adds them to *counter, and returns 0 when all were, else -errno. The
+ * counters are updated before the pages are marked present, so whoever
+ * sees the range resident also sees every page counted. */
+static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero,
+		_Atomic uint64_t *counter, uint64_t *done)
 {
 	uint64_t off = first * um->page_size, bytes = n * um->page_size;
 	__s64 result;
@@ -123,7 +122,6 @@ static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero, _
 	if (zero && um->have_zeropage) {
 		struct uffdio_zeropage z = {
 			.range = { .start = (uintptr_t)(um->host + off), .len = bytes },
-			.mode = mode & UFFDIO_COPY_MODE_DONTWAKE ? UFFDIO_ZEROPAGE_MODE_DONTWAKE : 0,
 		};
 		ret = ioctl(um->uffd, UFFDIO_ZEROPAGE, &z);
 		result = z.zeropage;
@@ -132,18 +130,18 @@ static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero, _
 			.dst = (uintptr_t)(um->host + off),
 			.src = (uintptr_t)(zero ? um->zero_src : um->src + off),
 			.len = bytes,
-			.mode = mode,
 		};
 		ret = ioctl(um->uffd, UFFDIO_COPY, &c);
 		result = c.copy;
 	}
 	*done = result > 0 ? (uint64_t)result / um->page_size : 0;
 	if (*done) {
-		mark_present(um, first, *done);
+		atomic_fetch_add(counter, *done);
 		if (zero)
 			atomic_fetch_add(&um->zeroed, *done);
 		else
 			atomic_fetch_add(&um->bytes_copied, *done * um->page_size);
+		mark_present(um, first, *done);
 	}
 	return ret == 0 ? 0 : -errno;
 }
@@ -183,15 +181,13 @@ static void serve_fault(struct uffd_memory *um, uint64_t addr)
 		sleep_ns((long)um->opts.fault_delay_us * 1000);
 	atomic_compare_exchange_strong(&um->first_fault_ns, &expected, elapsed_ns(um));
 	atomic_fetch_add(&um->faults, 1);
-	zero = is_present(um, page) || !bit_test(um->data_map, page);
+	zero = is_present(um, page) || !page_map_test(um->data_map, page);
 	do {
-		ret = fill(um, page, 1, zero, 0, &done);
+		ret = fill(um, page, 1, zero, zero ? &um->fault_zeroed : &um->fault_copied, &done);
 		if (ret == -EAGAIN && !done)
 			sleep_ns(EAGAIN_SLEEP_NS);
 	} while (ret == -EAGAIN && !done && !atomic_load(&um->stopping));
-	if (done) {
-		atomic_fetch_add(zero ? &um->fault_zeroed : &um->fault_copied, 1);
-	} else if (ret == -EEXIST) {
+	if (ret == -EEXIST && !done) {
 		atomic_fetch_add(&um->races, 1);
 		mark_present(um, page, 1);
 		wake_page(um, page);
@@ -243,9 +239,8 @@ static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool z
 {
 	while (p < end && !atomic_load(&um->stopping)) {
 		uint64_t done;
-		int ret = fill(um, p, end - p, zero, 0, &done);
+		int ret = fill(um, p, end - p, zero, &um->prefetched, &done);
 
-		atomic_fetch_add(&um->prefetched, done);
 		p += done;
 		if (ret == 0)
 			break;
@@ -282,9 +277,9 @@ static void *prefetch_thread_main(void *arg)
 				p++;
 				continue;
 			}
-			bool zero = !bit_test(um->data_map, p);
+			bool zero = !page_map_test(um->data_map, p);
 			uint64_t q = p + 1;
-			while (q < end && !is_present(um, q) && !bit_test(um->data_map, q) == zero)
+			while (q < end && !is_present(um, q) && !page_map_test(um->data_map, q) == zero)
 				q++;
 			ret = prefetch_run(um, p, q, zero);
 			p = q;
@@ -300,56 +295,6 @@ static void *prefetch_thread_main(void *arg)
 		atomic_store(&um->prefetch_ns, elapsed_ns(um));
 	}
 	return NULL;
-}
-
-/* Which pages of the file window hold data: SEEK_DATA/SEEK_HOLE (lseek(2))
- * once, up front. A page with any data byte counts as data. Filesystems
- * without hole reporting answer as if the file were all data. */
-static int map_file_data(struct uffd_memory *um, int fd, uint64_t file_offset)
-{
-	uint64_t end = file_offset + um->len, pos = file_offset;
-
-	while (pos < end) {
-		off_t data = lseek(fd, (off_t)pos, SEEK_DATA), hole;
-
-		if (data < 0) {
-			if (errno == ENXIO)
-				break;  /* nothing but a hole up to the end of the file */
-			return log_syscall_error("lseek(memory file, SEEK_DATA)", errno);
-		}
-		if ((uint64_t)data >= end)
-			break;
-		hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0)
-			return log_syscall_error("lseek(memory file, SEEK_HOLE)", errno);
-		uint64_t first = ((uint64_t)data - file_offset) / um->page_size;
-		uint64_t last = (uint64_t)hole >= end ? um->npages
-			: ((uint64_t)hole - file_offset + um->page_size - 1) / um->page_size;
-		for (uint64_t p = first; p < last; p++)
-			um->data_map[p / 64] |= 1ULL << (p % 64);
-		pos = (uint64_t)hole;
-	}
-	return 0;
-}
-
-/* Pages already present in the range (mincore(2): in the page cache for
- * shmem, mapped for anonymous memory) are not ours to fill. */
-static int map_present(struct uffd_memory *um)
-{
-	const uint64_t batch = 4096;
-	unsigned char vec[4096];
-
-	for (uint64_t p = 0; p < um->npages; p += batch) {
-		uint64_t n = um->npages - p < batch ? um->npages - p : batch;
-
-		if (mincore(um->host + p * um->page_size, n * um->page_size, vec) < 0)
-			return log_syscall_error("mincore(guest memory)", errno);
-		for (uint64_t i = 0; i < n; i++) {
-			if (vec[i] & 1)
-				mark_present(um, p + i, 1);
-		}
-	}
-	return 0;
 }
 
 static int open_userfaultfd(struct uffd_memory *um)
@@ -430,7 +375,7 @@ static void release(struct uffd_memory *um)
 	if (um->zero_src)
 		munmap(um->zero_src, um->opts.prefetch_chunk);
 	free(um->data_map);
-	free((void *)um->present);
+	free(um->present);
 	pthread_cond_destroy(&um->resident_cond);
 	pthread_mutex_destroy(&um->lock);
 	free(um);
@@ -491,12 +436,18 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		ret = log_syscall_error("mmap(zero source)", errno);
 		goto release_um;
 	}
-	ret = map_file_data(um, fd, file_offset);
+	ret = page_map_file_data(fd, file_offset, len, page_size, um->data_map);
 	if (ret < 0)
 		goto release_um;
-	ret = map_present(um);
+	/* Pages already present (the restore wrote them, or they were
+	 * touched) are not ours to fill: no MISSING fault will come for them. */
+	ret = page_map_resident(host, len, page_size, um->present);
 	if (ret < 0)
 		goto release_um;
+	for (uint64_t w = 0; w < words; w++)
+		um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
+	if (um->nr_present == um->npages)
+		um->resident_ns = elapsed_ns(um);
 	um->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (um->stop_fd < 0) {
 		ret = log_syscall_error("eventfd", errno);

@@ -55,7 +55,8 @@ struct uffd_memory_stats {
 	uint64_t races;              /* fills that found the page present (EEXIST) */
 	uint64_t first_fault_ns;     /* from start to the first fault; 0: none yet */
 	uint64_t resident_ns;        /* from start to fully resident; 0: not yet */
-	uint64_t prefetch_ns;        /* time the prefetcher ran; 0: not finished */
+	uint64_t prefetch_ns;        /* from start to the prefetcher's end; 0: not
+				      * yet (may lag resident_ns a little) */
 	int prefetch_error;          /* -errno that stopped the prefetcher, or 0 */
 	bool resident;               /* every page of the range is present */
 };
