@@ -14,7 +14,7 @@
  *
  * Reports (a) whether KVM delivered 'page not present' for userfaultfd-
  * missing memory on this host and (b) whether B ran while A waited.
- * Exits 77 (SKIP) without /dev/kvm, or when the host KVM lacks async PF or
+ * Exits 77 (SKIP) without /dev/kvm or userfaultfd, or when the host KVM lacks async PF or
  * does not deliver it for such memory, naming what was missing; fails if
  * the host has the features but the guest does not see them, or if the
  * data is wrong. */
@@ -73,7 +73,7 @@ int main(void)
 	struct utsname u;
 	int status;
 
-	if (host_apf_query(&h) < 0)
+	if (host_apf_query(&h) < 0 || !uffd_guest_available())
 		return SKIP;
 	uname(&u);
 	printf("host %s: KVM_GET_SUPPORTED_CPUID ASYNC_PF=%d ASYNC_PF_INT=%d, "

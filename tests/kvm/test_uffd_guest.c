@@ -3,7 +3,8 @@
  * reads every page of a 64 MiB range that only the back-end fills, from a
  * memory file with a pattern and holes, with and without the prefetcher.
  * The faults come from the vCPU thread inside KVM_RUN (KVM's
- * get_user_pages), not from a VMM access. Exits 77 without /dev/kvm. */
+ * get_user_pages), not from a VMM access. Exits 77 without /dev/kvm or
+ * userfaultfd. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,5 +65,7 @@ int main(void)
 		cmocka_unit_test(test_guest_reads_memory_while_prefetching),
 	};
 
+	if (!uffd_guest_available())
+		return KVM_TEST_SKIP;
 	return kvm_test_run("uffd guest tests", tests, NULL, NULL);
 }

@@ -8,10 +8,14 @@
 #define KVMRUN_TESTS_KVM_UFFD_GUEST_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "machine.h"
@@ -21,6 +25,20 @@
 #define UFFD_GUEST_PATTERN 0x6b766d72756e5046ULL  /* guest/tests/async_pf.c */
 #define UFFD_GUEST_BASE    (64ULL << 20)           /* far above the image */
 #define UFFD_GUEST_PAGE    4096ULL
+
+/* Whether this process may use userfaultfd(2); says why not on stderr. */
+static inline bool uffd_guest_available(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "SKIP: userfaultfd(2) unavailable (%s)\n", strerror(errno));
+		printf("SKIP: userfaultfd unavailable\n");
+		return false;
+	}
+	close(fd);
+	return true;
+}
 
 /* A memfd laid out like guest RAM from `base`: page i holds PATTERN ^ its
  * guest physical address in its first word, and every hole_every-th page
