@@ -179,6 +179,12 @@ static void exception_dump(const struct ex_regs *r)
 		printf("  (IDT vector %lu has no handler)\n", r->error_code >> 3);
 }
 
+void exception_unhandled(const struct ex_regs *regs)
+{
+	exception_dump(regs);
+	exit(GUEST_EXIT_EXCEPTION);
+}
+
 /* Called by the assembly stubs with the saved state. */
 void exception_dispatch(struct ex_regs *regs);
 void exception_dispatch(struct ex_regs *regs)
@@ -196,8 +202,7 @@ void exception_dispatch(struct ex_regs *regs)
 		cpu->catch_active = false;
 		ex_longjmp(&cpu->catch_jmp, 1);
 	}
-	exception_dump(regs);
-	exit(GUEST_EXIT_EXCEPTION);
+	exception_unhandled(regs);
 }
 
 bool exception_expect(unsigned vector, void (*fn)(void *), void *arg, struct ex_regs *regs)

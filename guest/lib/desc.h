@@ -80,6 +80,11 @@ bool exception_expect_user(unsigned vector, void (*fn)(void *), void *arg,
 
 const char *exception_name(unsigned vector);
 
+/* Dump the state on the serial console and end the guest with
+ * GUEST_EXIT_EXCEPTION: what happens to an exception nobody handles. For
+ * installed handlers that meet an exception they do not own. */
+void exception_unhandled(const struct ex_regs *regs) __attribute__((noreturn));
+
 /* Load an empty IDT (limit 0): the next exception or interrupt cannot be
  * delivered and ends in a triple fault. For tests of the VMM. */
 void idt_load_empty(void);

@@ -1,0 +1,551 @@
+/* userfaultfd lazy memory: see uffd_memory.h and docs/snapshots-uffd.md.
+ * Kernel interface: Documentation/admin-guide/mm/userfaultfd.rst. */
+#include "snapshot/uffd_memory.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "snapshot/page_map.h"
+
+/* Fault messages read per read(2); the fault thread serves them in order. */
+#define FAULT_BATCH 16
+/* Niceness of the prefetch thread: the fault thread, which has someone
+ * waiting on it, wins the CPU whenever both are runnable. */
+#define PREFETCH_NICE 10
+/* Back-off when a fill reports EAGAIN without progress (the kernel's
+ * "mappings are changing"; userfaultfd.rst, UFFDIO_COPY). */
+#define EAGAIN_SLEEP_NS 100000
+
+struct uffd_memory {
+	uint8_t *host;
+	uint64_t len;
+	uint64_t page_size;
+	uint64_t npages;
+	struct uffd_memory_options opts;
+
+	int uffd;
+	int stop_fd;                   /* eventfd: wakes the fault thread to stop */
+	atomic_bool stopping;
+	bool have_zeropage;            /* UFFDIO_ZEROPAGE allowed on the range */
+
+	const uint8_t *src;            /* the file, mapped read-only, page 0 = file_offset */
+	uint8_t *zero_src;             /* zero pages to copy when ZEROPAGE is unavailable */
+	uint64_t *data_map;            /* bit per page: the file has data there (else a hole) */
+	uint64_t *present;             /* bit per page: filled or found present
+					* (atomic builtins once the threads run) */
+
+	pthread_t fault_thread;
+	pthread_t prefetch_thread;
+	bool prefetch_running;
+
+	struct timespec start;
+	pthread_mutex_t lock;          /* with resident_cond: wait_resident() */
+	pthread_cond_t resident_cond;
+
+	_Atomic uint64_t nr_present;
+	_Atomic uint64_t faults, fault_copied, fault_zeroed, prefetched, zeroed;
+	_Atomic uint64_t bytes_copied, races;
+	_Atomic uint64_t first_fault_ns, resident_ns, prefetch_ns;
+	_Atomic int prefetch_error;
+};
+
+static uint64_t elapsed_ns(const struct uffd_memory *um)
+{
+	struct timespec now;
+	uint64_t ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (uint64_t)(now.tv_sec - um->start.tv_sec) * 1000000000ULL +
+	     (uint64_t)(now.tv_nsec - um->start.tv_nsec);
+	return ns ? ns : 1;  /* 0 means "not yet" in the stats */
+}
+
+static bool is_present(struct uffd_memory *um, uint64_t page)
+{
+	return __atomic_load_n(&um->present[page / 64], __ATOMIC_RELAXED) >> (page % 64) & 1;
+}
+
+/* Mark pages [first, first + n) present and count the new ones. */
+static void mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
+{
+	uint64_t added = 0;
+
+	for (uint64_t p = first; p < first + n;) {
+		unsigned shift = p % 64;
+		uint64_t take = n - (p - first) < 64 - shift ? n - (p - first) : 64 - shift;
+		uint64_t mask = (take == 64 ? ~0ULL : ((1ULL << take) - 1)) << shift;
+		uint64_t old = __atomic_fetch_or(&um->present[p / 64], mask, __ATOMIC_RELAXED);
+
+		added += (uint64_t)__builtin_popcountll(mask & ~old);
+		p += take;
+	}
+	if (!added)
+		return;
+	if (atomic_fetch_add(&um->nr_present, added) + added == um->npages) {
+		atomic_store(&um->resident_ns, elapsed_ns(um));
+		pthread_mutex_lock(&um->lock);
+		pthread_cond_broadcast(&um->resident_cond);
+		pthread_mutex_unlock(&um->lock);
+	}
+}
+
+/* Fill pages [first, first + n) with one UFFDIO_COPY (from the file or,
+ * for holes without UFFDIO_ZEROPAGE, from zero pages) or UFFDIO_ZEROPAGE.
+ * Both stop at the first page already present and then report the bytes
+ * done so far with EAGAIN, or EEXIST if that was the first page
+ * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled,
+ * adds them to *counter, and returns 0 when all were, else -errno. The
+ * counters are updated before the pages are marked present, so whoever
+ * sees the range resident also sees every page counted. */
+static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero,
+		_Atomic uint64_t *counter, uint64_t *done)
+{
+	uint64_t off = first * um->page_size, bytes = n * um->page_size;
+	__s64 result;
+	int ret;
+
+	if (zero && um->have_zeropage) {
+		struct uffdio_zeropage z = {
+			.range = { .start = (uintptr_t)(um->host + off), .len = bytes },
+		};
+		ret = ioctl(um->uffd, UFFDIO_ZEROPAGE, &z);
+		result = z.zeropage;
+	} else {
+		struct uffdio_copy c = {
+			.dst = (uintptr_t)(um->host + off),
+			.src = (uintptr_t)(zero ? um->zero_src : um->src + off),
+			.len = bytes,
+		};
+		ret = ioctl(um->uffd, UFFDIO_COPY, &c);
+		result = c.copy;
+	}
+	*done = result > 0 ? (uint64_t)result / um->page_size : 0;
+	if (*done) {
+		atomic_fetch_add(counter, *done);
+		if (zero)
+			atomic_fetch_add(&um->zeroed, *done);
+		else
+			atomic_fetch_add(&um->bytes_copied, *done * um->page_size);
+		mark_present(um, first, *done);
+	}
+	return ret == 0 ? 0 : -errno;
+}
+
+static void wake_page(struct uffd_memory *um, uint64_t page)
+{
+	struct uffdio_range r = {
+		.start = (uintptr_t)(um->host + page * um->page_size), .len = um->page_size,
+	};
+
+	ioctl(um->uffd, UFFDIO_WAKE, &r);
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec t = { .tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L };
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+/* One fault: fill its page and wake the waiter. A page we filled before
+ * that faults again was dropped since (MADV_DONTNEED, a punched hole), and
+ * fresh memory reads as zero; if instead the fault raced with the
+ * prefetcher, the fill finds the page present (EEXIST) and we only wake
+ * the waiter, in case it went to sleep before the prefetcher's wake-up. */
+static void serve_fault(struct uffd_memory *um, uint64_t addr)
+{
+	uint64_t page = (addr - (uintptr_t)um->host) / um->page_size, done;
+	uint64_t expected = 0;
+	bool zero;
+	int ret;
+
+	if (addr < (uintptr_t)um->host || page >= um->npages)
+		return;  /* not ours: cannot happen for a registered range */
+	if (um->opts.fault_delay_us)
+		sleep_ns((long)um->opts.fault_delay_us * 1000);
+	atomic_compare_exchange_strong(&um->first_fault_ns, &expected, elapsed_ns(um));
+	atomic_fetch_add(&um->faults, 1);
+	zero = is_present(um, page) || !page_map_test(um->data_map, page);
+	do {
+		ret = fill(um, page, 1, zero, zero ? &um->fault_zeroed : &um->fault_copied, &done);
+		if (ret == -EAGAIN && !done)
+			sleep_ns(EAGAIN_SLEEP_NS);
+	} while (ret == -EAGAIN && !done && !atomic_load(&um->stopping));
+	if (ret == -EEXIST && !done) {
+		atomic_fetch_add(&um->races, 1);
+		mark_present(um, page, 1);
+		wake_page(um, page);
+	} else if (ret < 0 && !atomic_load(&um->stopping)) {
+		/* The waiter would sleep forever: wake it so it faults again
+		 * and we retry, and say why. */
+		log_error("userfaultfd: filling page at offset 0x%llx: %s",
+			  (unsigned long long)(page * um->page_size), strerror(-ret));
+		wake_page(um, page);
+	}
+}
+
+static void *fault_thread_main(void *arg)
+{
+	struct uffd_memory *um = arg;
+	struct uffd_msg msgs[FAULT_BATCH];
+	struct pollfd pfd[2] = {
+		{ .fd = um->uffd, .events = POLLIN },
+		{ .fd = um->stop_fd, .events = POLLIN },
+	};
+
+	while (!atomic_load(&um->stopping)) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_syscall_error("poll(userfaultfd)", errno);
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		ssize_t n = read(um->uffd, msgs, sizeof(msgs));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			log_syscall_error("read(userfaultfd)", errno);
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++) {
+			if (msgs[i].event == UFFD_EVENT_PAGEFAULT)
+				serve_fault(um, msgs[i].arg.pagefault.address);
+		}
+	}
+	return NULL;
+}
+
+/* Fill the run of missing pages [p, end) of one kind (data or hole),
+ * skipping pages a fault filled meanwhile. Returns 0 or -errno. */
+static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool zero)
+{
+	while (p < end && !atomic_load(&um->stopping)) {
+		uint64_t done;
+		int ret = fill(um, p, end - p, zero, &um->prefetched, &done);
+
+		p += done;
+		if (ret == 0)
+			break;
+		if (ret == -EEXIST) {
+			/* A fault got there first. */
+			atomic_fetch_add(&um->races, 1);
+			mark_present(um, p, 1);
+			p++;
+		} else if (ret == -EAGAIN) {
+			if (!done)
+				sleep_ns(EAGAIN_SLEEP_NS);
+		} else {
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void *prefetch_thread_main(void *arg)
+{
+	struct uffd_memory *um = arg;
+	uint64_t chunk = um->opts.prefetch_chunk / um->page_size;
+	int ret = 0;
+
+	/* Per-thread niceness (setpriority on a thread id is per thread on
+	 * Linux, sched(7)). Failing to lower our priority is harmless. */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PREFETCH_NICE);
+	for (uint64_t base = 0; base < um->npages && !atomic_load(&um->stopping) && !ret;
+	     base += chunk) {
+		uint64_t end = base + chunk < um->npages ? base + chunk : um->npages;
+
+		for (uint64_t p = base; p < end && !ret;) {
+			if (is_present(um, p)) {
+				p++;
+				continue;
+			}
+			bool zero = !page_map_test(um->data_map, p);
+			uint64_t q = p + 1;
+			while (q < end && !is_present(um, q) && !page_map_test(um->data_map, q) == zero)
+				q++;
+			ret = prefetch_run(um, p, q, zero);
+			p = q;
+		}
+	}
+	if (ret < 0) {
+		log_error("userfaultfd prefetch: %s (faults are still served)", strerror(-ret));
+		atomic_store(&um->prefetch_error, ret);
+		pthread_mutex_lock(&um->lock);
+		pthread_cond_broadcast(&um->resident_cond);
+		pthread_mutex_unlock(&um->lock);
+	} else if (!atomic_load(&um->stopping)) {
+		atomic_store(&um->prefetch_ns, elapsed_ns(um));
+	}
+	return NULL;
+}
+
+static int open_userfaultfd(struct uffd_memory *um)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)um->host, .len = um->len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int ret;
+
+	/* Root may handle faults the kernel raises on behalf of the process
+	 * (KVM's get_user_pages); unprivileged users need
+	 * vm.unprivileged_userfaultfd=1 for that, or /dev/userfaultfd. */
+	um->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (um->uffd < 0)
+		return log_syscall_error("userfaultfd", errno);
+	/* No optional features: MISSING faults on anonymous and shmem memory
+	 * need none, and without EVENT_FORK/REMAP/REMOVE/UNMAP the fault
+	 * thread sees only page faults. */
+	if (ioctl(um->uffd, UFFDIO_API, &api) < 0)
+		return log_syscall_error("UFFDIO_API", errno);
+	if (ioctl(um->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		ret = errno;
+		log_error("UFFDIO_REGISTER of %llu bytes at %p: %s (the range must be anonymous "
+			  "private or shmem memory)", (unsigned long long)um->len, (void *)um->host,
+			  strerror(ret));
+		return -ret;
+	}
+	if (!(reg.ioctls & (1ULL << _UFFDIO_COPY))) {
+		log_error("UFFDIO_REGISTER: UFFDIO_COPY not available on the range");
+		return -EOPNOTSUPP;
+	}
+	um->have_zeropage = reg.ioctls & (1ULL << _UFFDIO_ZEROPAGE);
+	return 0;
+}
+
+static int check_args(void *host, uint64_t len, int fd, uint64_t file_offset,
+		      const struct uffd_memory_options *opts, uint64_t page_size, uint64_t *chunk)
+{
+	struct stat st;
+
+	if (!host || (uintptr_t)host % page_size || !len || len % page_size) {
+		log_error("uffd memory: range %p + 0x%llx is not page-aligned and non-empty", host,
+			  (unsigned long long)len);
+		return -EINVAL;
+	}
+	if (file_offset % page_size) {
+		log_error("uffd memory: file offset 0x%llx is not page-aligned",
+			  (unsigned long long)file_offset);
+		return -EINVAL;
+	}
+	*chunk = opts->prefetch_chunk ? opts->prefetch_chunk : UFFD_MEMORY_DEFAULT_CHUNK;
+	if (*chunk % page_size) {
+		log_error("uffd memory: prefetch chunk %llu is not a multiple of the page size %llu",
+			  (unsigned long long)*chunk, (unsigned long long)page_size);
+		return -EINVAL;
+	}
+	if (fstat(fd, &st) < 0)
+		return log_syscall_error("fstat(memory file)", errno);
+	if (file_offset + len < len || (uint64_t)st.st_size < file_offset + len) {
+		log_error("uffd memory: memory file is %lld bytes, shorter than the %llu bytes "
+			  "needed at offset %llu", (long long)st.st_size, (unsigned long long)len,
+			  (unsigned long long)file_offset);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void release(struct uffd_memory *um)
+{
+	if (um->uffd >= 0)
+		close(um->uffd);  /* also unregisters; waiters retry without us */
+	if (um->stop_fd >= 0)
+		close(um->stop_fd);
+	if (um->src)
+		munmap((void *)um->src, um->len);
+	if (um->zero_src)
+		munmap(um->zero_src, um->opts.prefetch_chunk);
+	free(um->data_map);
+	free(um->present);
+	pthread_cond_destroy(&um->resident_cond);
+	pthread_mutex_destroy(&um->lock);
+	free(um);
+}
+
+int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd,
+		      uint64_t file_offset, const struct uffd_memory_options *opts)
+{
+	static const struct uffd_memory_options defaults;
+	uint64_t page_size = (uint64_t)sysconf(_SC_PAGESIZE), chunk, words;
+	struct uffd_memory *um;
+	pthread_condattr_t attr;
+	void *src;
+	int ret;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	ret = check_args(host, len, fd, file_offset, opts, page_size, &chunk);
+	if (ret < 0)
+		return ret;
+	um = calloc(1, sizeof(*um));
+	if (!um)
+		return -ENOMEM;
+	um->host = host;
+	um->len = len;
+	um->page_size = page_size;
+	um->npages = len / page_size;
+	um->opts = *opts;
+	um->opts.prefetch_chunk = chunk;
+	um->uffd = um->stop_fd = -1;
+	clock_gettime(CLOCK_MONOTONIC, &um->start);
+	pthread_mutex_init(&um->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&um->resident_cond, &attr);
+	pthread_condattr_destroy(&attr);
+
+	words = (um->npages + 63) / 64;
+	um->data_map = calloc(words, sizeof(uint64_t));
+	um->present = calloc(words, sizeof(uint64_t));
+	if (!um->data_map || !um->present) {
+		ret = -ENOMEM;
+		goto release_um;
+	}
+	/* UFFDIO_COPY reads the source with copy_from_user, so a read-only
+	 * mapping of the file is the cheapest source: no bounce buffer. */
+	src = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, (off_t)file_offset);
+	if (src == MAP_FAILED) {
+		ret = log_syscall_error("mmap(memory file)", errno);
+		goto release_um;
+	}
+	um->src = src;
+	um->zero_src = mmap(NULL, chunk, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			    -1, 0);
+	if (um->zero_src == MAP_FAILED) {
+		um->zero_src = NULL;
+		ret = log_syscall_error("mmap(zero source)", errno);
+		goto release_um;
+	}
+	ret = page_map_file_data(fd, file_offset, len, page_size, um->data_map);
+	if (ret < 0)
+		goto release_um;
+	/* Pages already present (the restore wrote them, or they were
+	 * touched) are not ours to fill: no MISSING fault will come for them. */
+	ret = page_map_resident(host, len, page_size, um->present);
+	if (ret < 0)
+		goto release_um;
+	for (uint64_t w = 0; w < words; w++)
+		um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
+	if (um->nr_present == um->npages)
+		um->resident_ns = elapsed_ns(um);
+	um->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (um->stop_fd < 0) {
+		ret = log_syscall_error("eventfd", errno);
+		goto release_um;
+	}
+	ret = open_userfaultfd(um);
+	if (ret < 0)
+		goto release_um;
+	ret = -pthread_create(&um->fault_thread, NULL, fault_thread_main, um);
+	if (ret < 0) {
+		log_error("uffd memory: starting the fault thread: %s", strerror(-ret));
+		goto release_um;
+	}
+	if (!opts->disable_prefetch) {
+		ret = -pthread_create(&um->prefetch_thread, NULL, prefetch_thread_main, um);
+		if (ret < 0) {
+			log_error("uffd memory: starting the prefetch thread: %s", strerror(-ret));
+			goto stop_fault_thread;
+		}
+		um->prefetch_running = true;
+	}
+	*out = um;
+	return 0;
+
+stop_fault_thread:
+	atomic_store(&um->stopping, true);
+	eventfd_write(um->stop_fd, 1);
+	pthread_join(um->fault_thread, NULL);
+release_um:
+	release(um);
+	return ret;
+}
+
+void uffd_memory_stats(struct uffd_memory *um, struct uffd_memory_stats *s)
+{
+	s->pages = um->npages;
+	s->present = atomic_load(&um->nr_present);
+	s->faults = atomic_load(&um->faults);
+	s->fault_pages_copied = atomic_load(&um->fault_copied);
+	s->fault_pages_zeroed = atomic_load(&um->fault_zeroed);
+	s->prefetch_pages = atomic_load(&um->prefetched);
+	s->zero_pages = atomic_load(&um->zeroed);
+	s->bytes_copied = atomic_load(&um->bytes_copied);
+	s->races = atomic_load(&um->races);
+	s->first_fault_ns = atomic_load(&um->first_fault_ns);
+	s->resident_ns = atomic_load(&um->resident_ns);
+	s->prefetch_ns = atomic_load(&um->prefetch_ns);
+	s->prefetch_error = atomic_load(&um->prefetch_error);
+	s->resident = s->present == s->pages;
+}
+
+int uffd_memory_wait_resident(struct uffd_memory *um, int timeout_ms)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	if (timeout_ms >= 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+		if (deadline.tv_nsec >= 1000000000L) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000L;
+		}
+	}
+	pthread_mutex_lock(&um->lock);
+	while (atomic_load(&um->nr_present) < um->npages) {
+		int err = atomic_load(&um->prefetch_error);
+
+		if (err) {
+			ret = err;
+			break;
+		}
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&um->resident_cond, &um->lock);
+		} else if (pthread_cond_timedwait(&um->resident_cond, &um->lock, &deadline) ==
+			   ETIMEDOUT) {
+			ret = atomic_load(&um->nr_present) < um->npages ? -ETIMEDOUT : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&um->lock);
+	return ret;
+}
+
+void uffd_memory_stop(struct uffd_memory *um)
+{
+	struct uffdio_range range;
+
+	if (!um)
+		return;
+	atomic_store(&um->stopping, true);
+	eventfd_write(um->stop_fd, 1);
+	pthread_join(um->fault_thread, NULL);
+	if (um->prefetch_running)
+		pthread_join(um->prefetch_thread, NULL);
+	range = (struct uffdio_range){ .start = (uintptr_t)um->host, .len = um->len };
+	if (ioctl(um->uffd, UFFDIO_UNREGISTER, &range) < 0)
+		log_syscall_error("UFFDIO_UNREGISTER", errno);
+	release(um);
+}
