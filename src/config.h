@@ -42,6 +42,17 @@ struct disk_config {
 	char serial[CONFIG_DISK_SERIAL_MAX + 1];  /* "" for one derived from the file */
 };
 
+/* --vsock cid=N,uds=PATH: a virtio-vsock device bridged to Unix sockets
+ * (docs/virtio-vsock.md). The path must fit sun_path (108 bytes with the
+ * NUL) with the "_<port>" suffix of a guest-initiated connection. */
+#define CONFIG_VSOCK_PATH_MAX  (108 - 1 - 11)
+
+struct vsock_config {
+	bool enabled;
+	uint32_t cid;                /* 3 .. 2^32 - 2 (virtio 1.2 §5.10.4) */
+	char uds_path[CONFIG_VSOCK_PATH_MAX + 1];
+};
+
 enum console_kind {
 	CONSOLE_STDIO,
 	CONSOLE_FILE,
@@ -65,6 +76,7 @@ struct config {
 	bool rng;                    /* a virtio-rng device (virtio-mmio) */
 	unsigned nr_disks;
 	struct disk_config disks[CONFIG_MAX_DISKS];
+	struct vsock_config vsock;
 	bool show_help;
 	bool show_version;
 };
@@ -74,6 +86,10 @@ struct config {
 /* Parse one --disk value into *disk. Returns 0, or -EINVAL with a one-line
  * reason in err. */
 int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFIG_ERROR_MAX]);
+
+/* Parse one --vsock value into *vsock. Returns 0, or -EINVAL with a
+ * one-line reason in err. */
+int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);
