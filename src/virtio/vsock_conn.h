@@ -1,5 +1,6 @@
 /* virtio-vsock's connection table and its Unix-socket side, Firecracker's
- * hybrid model (docs/virtio-vsock.md):
+ * hybrid model (docs/virtio-vsock.md); vsock_conn.c has the connections,
+ * vsock_listen.c the listening socket:
  *
  *  - guest-initiated: a guest REQUEST to (host CID 2, port P) becomes a
  *    connect() to the Unix socket "<uds_path>_<P>"; nothing listening
@@ -114,6 +115,7 @@ struct vsock_conns {
 	 * packets to send or chains to resume (vsock.c). */
 	void (*kick)(void *opaque);
 	void *opaque;
+	bool listen_paused;          /* accept failed (EMFILE...): until a slot frees */
 	uint32_t next_port;
 	unsigned rr;                 /* round-robin start for the rx pump */
 	struct vsock_conn conns[VSOCK_MAX_CONNS];
@@ -179,6 +181,15 @@ ssize_t vsock_conn_read(struct vsock_conn *c, const struct iovec *iov, unsigned 
  * set may be changed from any thread; only adding and removing handlers
  * is the loop's). */
 void vsock_conn_update(struct vsock_conn *c);
+
+/* Between vsock_conn.c and vsock_listen.c (lock held). */
+struct sockaddr_un;
+int vsock_unix_address(struct sockaddr_un *addr, const char *path, const char *suffix);
+struct vsock_conn *vsock_conn_alloc(struct vsock_conns *t);   /* a FREE slot, or NULL */
+int vsock_conn_register(struct vsock_conn *c);   /* watch its socket on the loop */
+void vsock_conn_free(struct vsock_conn *c);      /* close its socket, free the slot */
+void vsock_listen_read_connect(struct vsock_conn *c);   /* HOST_CONNECTING: read the line */
+void vsock_listen_resume(struct vsock_conns *t);  /* accept again after a failure */
 
 /* Credit the guest has left for host data (§5.10.6.3:
  * peer_buf_alloc - (tx_cnt - peer_fwd_cnt)), never negative. */
