@@ -205,7 +205,7 @@ int vsock_conns_open(struct vsock_conns *t, const char *uds_path, char *err, siz
 			return ret;
 		}
 	}
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 16) < 0 ||
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, VSOCK_MAX_CONNS) < 0 ||
 	    stat(uds_path, &st) < 0) {
 		ret = -errno;
 		snprintf(err, err_size, "--vsock: uds=%s: %s", uds_path, strerror(errno));
