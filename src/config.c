@@ -13,7 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
-	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON,
+	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON, OPT_VSOCK,
 };
 
 static const struct option long_options[] = {
@@ -32,6 +32,7 @@ static const struct option long_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -67,6 +68,10 @@ void config_print_usage(FILE *out)
 	      "                         a virtio-balloon: SIZE of guest RAM the host asks back\n"
 	      "                         (default 0), statistics refreshed every SECONDS\n"
 	      "                         (default never), DEFLATE_ON_OOM offered\n"
+	      "      --vsock cid=N,uds=PATH  a virtio-vsock device with guest CID N (3 or more);\n"
+	      "                         the guest's connections to host port P go to the\n"
+	      "                         Unix socket PATH_P, host processes connect to PATH\n"
+	      "                         and write \"CONNECT <port>\\n\"\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -264,6 +269,57 @@ int config_parse_balloon(struct balloon_config *balloon, const char *text,
 	}
 }
 
+int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CONFIG_ERROR_MAX])
+{
+	bool have_cid = false, have_uds = false;
+	const char *p = text;
+
+	*vsock = (struct vsock_config){ .enabled = true };
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len > 4 && !strncmp(p, "cid=", 4)) {
+			uint64_t cid = 0;
+
+			if (have_cid)
+				fail("--vsock %s: cid given twice", text);
+			for (size_t i = 4; i < len; i++) {
+				if (!isdigit((unsigned char)p[i]))
+					fail("--vsock %s: cid=%.*s: not a number", text, (int)len - 4, p + 4);
+				if (cid <= UINT32_MAX)   /* larger stays larger, without overflow */
+					cid = cid * 10 + (uint64_t)(p[i] - '0');
+			}
+			/* §5.10.4: 0 and 1 are reserved, 2 is the host, 2^32 - 1
+			 * is reserved, and the upper 32 bits are zero. */
+			if (cid < 3 || cid >= UINT32_MAX)
+				fail("--vsock %s: cid=%.*s: must be 3 to %u (0, 1, 2 and 2^32-1 are reserved)",
+				     text, (int)len - 4, p + 4, UINT32_MAX - 1);
+			vsock->cid = (uint32_t)cid;
+			have_cid = true;
+		} else if (len > 4 && !strncmp(p, "uds=", 4)) {
+			if (have_uds)
+				fail("--vsock %s: uds given twice", text);
+			if (len - 4 > CONFIG_VSOCK_PATH_MAX)
+				fail("--vsock: uds path longer than %d bytes (it must fit a Unix socket address with a _<port> suffix)",
+				     CONFIG_VSOCK_PATH_MAX);
+			memcpy(vsock->uds_path, p + 4, len - 4);
+			vsock->uds_path[len - 4] = '\0';
+			have_uds = true;
+		} else {
+			fail("--vsock %s: unknown or empty option '%.*s' (expected cid=N and uds=PATH)",
+			     text, (int)len, p);
+		}
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	if (!have_cid)
+		fail("--vsock %s: cid=N is required", text);
+	if (!have_uds)
+		fail("--vsock %s: uds=PATH is required", text);
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
 {
 	int opt, ret;
@@ -331,6 +387,13 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			if (!optarg && optind < argc && argv[optind][0] != '-')
 				optarg = argv[optind++];
 			ret = config_parse_balloon(&cfg->balloon, optarg ? optarg : "", err);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_VSOCK:
+			if (cfg->vsock.enabled)
+				fail("--vsock %s: only one vsock device", optarg);
+			ret = config_parse_vsock(&cfg->vsock, optarg, err);
 			if (ret < 0)
 				return ret;
 			break;

@@ -53,6 +53,17 @@ struct balloon_config {
 	bool deflate_on_oom;         /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
 };
 
+/* --vsock cid=N,uds=PATH: a virtio-vsock device bridged to Unix sockets
+ * (docs/virtio-vsock.md). The path must fit sun_path (108 bytes with the
+ * NUL) with the "_<port>" suffix of a guest-initiated connection. */
+#define CONFIG_VSOCK_PATH_MAX  (108 - 1 - 11)
+
+struct vsock_config {
+	bool enabled;
+	uint32_t cid;                /* 3 .. 2^32 - 2 (virtio 1.2 §5.10.4) */
+	char uds_path[CONFIG_VSOCK_PATH_MAX + 1];
+};
+
 enum console_kind {
 	CONSOLE_STDIO,
 	CONSOLE_FILE,
@@ -77,6 +88,7 @@ struct config {
 	unsigned nr_disks;
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	struct balloon_config balloon;
+	struct vsock_config vsock;
 	bool show_help;
 	bool show_version;
 };
@@ -92,6 +104,10 @@ int config_parse_disk(struct disk_config *disk, const char *text, char err[CONFI
  * --memory by config_parse, once every option is known. */
 int config_parse_balloon(struct balloon_config *balloon, const char *text,
 			 char err[CONFIG_ERROR_MAX]);
+
+/* Parse one --vsock value into *vsock. Returns 0, or -EINVAL with a
+ * one-line reason in err. */
+int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);

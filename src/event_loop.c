@@ -142,6 +142,18 @@ int event_loop_remove(struct event_loop *loop, int fd)
 	return -ENOENT;
 }
 
+int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
+{
+	for (struct event_loop_handler *h = loop->handlers; h; h = h->next) {
+		struct epoll_event ev = { .events = events, .data.ptr = h };
+
+		if (h->fd != fd)
+			continue;
+		return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	return -ENOENT;
+}
+
 static void set_input_polling(struct input_state *in, int epfd, bool on)
 {
 	if (!in->pollable || in->polling == on || in->eof)

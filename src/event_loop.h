@@ -45,6 +45,11 @@ void event_loop_destroy(struct event_loop *loop);
 int event_loop_add(struct event_loop *loop, int fd, event_loop_fn *fn, void *opaque);
 /* Returns 0 or -ENOENT. Safe inside a handler, even for its own fd. */
 int event_loop_remove(struct event_loop *loop, int fd);
+/* Which events of a registered fd call its handler: EPOLLIN, EPOLLOUT,
+ * or 0 to pause it (EPOLLHUP and EPOLLERR are reported whatever the
+ * mask: a handler that pauses must cope with them). Same threads as
+ * event_loop_add. Returns 0, -ENOENT or -errno. */
+int event_loop_modify(struct event_loop *loop, int fd, uint32_t events);
 
 /* Run until the VM stops: the configured console and signals plus every
  * registered handler. Returns 0 or -errno. */

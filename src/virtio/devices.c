@@ -15,8 +15,9 @@ _Static_assert(LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_DEVICES_MAX * VIRTIO_MMIO_WINDOW
 	       LAYOUT_PCI_ECAM_BASE, "virtio-mmio windows overlap PCI ECAM");
 _Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_GSIS <= 24,
 	       "the IOAPIC has 24 pins");
-_Static_assert(1 + CONFIG_MAX_DISKS + 1 <= VIRTIO_DEVICES_MAX,
-	       "--rng, every --disk and --balloon get a slot");
+_Static_assert(1 + CONFIG_MAX_DISKS + 1 + 1 <= VIRTIO_DEVICES_MAX,
+	       "--rng, every --disk, --balloon and --vsock get a slot");
+_Static_assert(CONFIG_VSOCK_PATH_MAX == VSOCK_UDS_PATH_MAX, "--vsock uds= fits the device");
 
 static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind,
 		     unsigned index)
@@ -49,6 +50,8 @@ void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *p
 		plan_add(plan, VIRTIO_DEVICE_BLK, i);
 	if (cfg->balloon.enabled)
 		plan_add(plan, VIRTIO_DEVICE_BALLOON, 0);
+	if (cfg->vsock.enabled)
+		plan_add(plan, VIRTIO_DEVICE_VSOCK, 0);
 }
 
 int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cfg)
@@ -75,6 +78,22 @@ int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cf
 			return ret;
 		}
 	}
+	return 0;
+}
+
+int virtio_devices_open_vsock(struct virtio_devices *vd, const struct config *cfg)
+{
+	char err[CONFIG_ERROR_MAX + 64];
+	int ret;
+
+	if (!cfg->vsock.enabled)
+		return 0;
+	ret = virtio_vsock_open(&vd->vsock, cfg->vsock.uds_path, err, sizeof(err));
+	if (ret < 0) {
+		log_error("%s", err);
+		return ret;
+	}
+	vd->vsock_open = true;
 	return 0;
 }
 
@@ -135,6 +154,11 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 		vd->balloon_ready = true;
 		return virtio_balloon_attach(&vd->balloon, vm, loop);
 	}
+	case VIRTIO_DEVICE_VSOCK:
+		ret = virtio_vsock_init(&vd->vsock, &vm->mem, slot->base, slot->gsi, cfg->vsock.cid);
+		if (ret < 0)
+			return ret;
+		return virtio_vsock_attach(&vd->vsock, vm, loop);
 	}
 	return -EINVAL;
 }
@@ -171,6 +195,9 @@ void virtio_devices_destroy(struct virtio_devices *vd)
 	if (vd->balloon_ready)
 		virtio_balloon_destroy(&vd->balloon);
 	vd->balloon_ready = false;
+	if (vd->vsock_open)
+		virtio_vsock_destroy(&vd->vsock);
+	vd->vsock_open = false;
 }
 
 void virtio_devices_print_stats(struct virtio_devices *vd, FILE *out)

@@ -16,6 +16,7 @@
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 
 struct config;
 struct vm;
@@ -37,6 +38,7 @@ enum virtio_device_kind {
 	VIRTIO_DEVICE_RNG,
 	VIRTIO_DEVICE_BLK,         /* one per --disk, in the order given */
 	VIRTIO_DEVICE_BALLOON,     /* after the disks: adding it moves no other slot */
+	VIRTIO_DEVICE_VSOCK,       /* --vsock, after the disks */
 };
 
 struct virtio_device_slot {
@@ -73,12 +75,22 @@ struct virtio_devices {
 	bool disk_ready[CONFIG_MAX_DISKS];
 	struct virtio_balloon balloon;
 	bool balloon_ready;
+	/* --vsock: its listening socket is opened with the input (a path in
+	 * use is bad input), the device created at init. */
+	struct virtio_vsock vsock;
+	bool vsock_open;
+	bool vsock_ready;
 };
 
 /* Open and check every --disk image (blk_backend_open). Returns 0, or
  * -errno with a one-line error logged naming the image. Undone by
  * virtio_devices_destroy. */
 int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cfg);
+
+/* Listen on the --vsock socket path, if any (virtio_vsock_open). Returns
+ * 0, or -errno with a one-line error logged. Undone by
+ * virtio_devices_destroy. */
+int virtio_devices_open_vsock(struct virtio_devices *vd, const struct config *cfg);
 
 /* Create the planned devices on `vm` and make them live (windows mapped,
  * ioeventfds and irqfds bound, notifications watched on `loop`), after

@@ -10,6 +10,7 @@ import argparse
 import fcntl
 import os
 import random
+import socket
 import struct
 import subprocess
 import sys
@@ -81,6 +82,15 @@ def cases():
         checksum = (checksum_add - 0x1BADB002 - flags) & 0xFFFFFFFF
         struct.pack_into("<II", data, off + 4, flags, checksum)
         return write(tmp, "mb.elf", bytes(data))
+
+    def vsock_in_use(tmp, g):
+        # Another process (another VM) listens on the path: not taken over.
+        path = os.path.join(tmp, "busy.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.listen(1)
+        held_locks.append(s)
+        return ["--kernel", hello(g), "--vsock", "cid=3,uds=" + path], "in use"
 
     def locked_disk(tmp, g):
         # Another process (here: this one) holds the image's lock, as a
@@ -156,10 +166,26 @@ def cases():
                                                    "stats=forever: expected seconds")),
         "balloon_twice": (False, lambda t, g: (["--kernel", hello(g), "--balloon", "--balloon"],
                                                "--balloon given twice")),
+        "vsock_reserved_cid": (False, lambda t, g: (["--kernel", hello(g), "--vsock",
+                                                     "cid=2,uds=" + os.path.join(t, "v.sock")],
+                                                    "cid=2: must be 3 to")),
+        "vsock_no_uds": (False, lambda t, g: (["--kernel", hello(g), "--vsock", "cid=3"],
+                                              "uds=PATH is required")),
+        "vsock_path_too_long": (False, lambda t, g: (["--kernel", hello(g), "--vsock",
+                                                      "cid=3,uds=/" + "x" * 100],
+                                                     "longer than 96 bytes")),
+        "vsock_uds_not_a_socket": (False, lambda t, g: (["--kernel", hello(g), "--vsock",
+                                                         "cid=3,uds=" + write(t, "f", b"keep")],
+                                                        "exists and is not a socket")),
+        "vsock_uds_in_use": (False, vsock_in_use),
+        "vsock_uds_no_dir": (False, lambda t, g: (["--kernel", hello(g), "--vsock",
+                                                   "cid=3,uds=" + os.path.join(t, "no", "v.sock")],
+                                                  "No such file or directory")),
     }
 
 
-# File descriptors holding locks for the "disk_locked" case until it ends.
+# File descriptors holding locks for the "disk_locked" case, and the listening
+# socket of "vsock_uds_in_use", until the case ends.
 held_locks = []
 
 

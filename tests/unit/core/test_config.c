@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -339,6 +340,64 @@ static void test_balloon(void **state)
 	assert_true(b.enabled && b.deflate_on_oom);
 }
 
+static void test_vsock(void **state)
+{
+	static struct config cfg;
+	char err[CONFIG_ERROR_MAX], long_path[CONFIG_VSOCK_PATH_MAX + 2], arg[CONFIG_VSOCK_PATH_MAX + 32];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "-k", "k", NULL), 0);
+	assert_false(cfg.vsock.enabled);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", "cid=3,uds=/run/v.sock", NULL), 0);
+	assert_true(cfg.vsock.enabled);
+	assert_int_equal(cfg.vsock.cid, 3);
+	assert_string_equal(cfg.vsock.uds_path, "/run/v.sock");
+	/* Either order; the largest CID below the reserved 2^32 - 1. */
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", "uds=v,cid=4294967294", NULL), 0);
+	assert_int_equal(cfg.vsock.cid, 4294967294u);
+	assert_string_equal(cfg.vsock.uds_path, "v");
+
+	static const struct { const char *arg, *msg; } bad[] = {
+		{ "", "unknown or empty option ''" },
+		{ "cid=3", "uds=PATH is required" },
+		{ "uds=v", "cid=N is required" },
+		{ "cid=0,uds=v", "cid=0: must be 3 to 4294967294" },
+		{ "cid=1,uds=v", "cid=1: must be 3 to 4294967294" },
+		{ "cid=2,uds=v", "cid=2: must be 3 to 4294967294" },
+		{ "cid=4294967295,uds=v", "cid=4294967295: must be 3 to" },
+		{ "cid=99999999999999999999999,uds=v", "must be 3 to" },
+		{ "cid=-3,uds=v", "cid=-3: not a number" },
+		{ "cid=0x10,uds=v", "cid=0x10: not a number" },
+		{ "cid=,uds=v", "unknown or empty option 'cid='" },
+		{ "cid=3,uds=", "unknown or empty option 'uds='" },
+		{ "cid=3,uds=v,", "unknown or empty option ''" },
+		{ "cid=3,cid=4,uds=v", "cid given twice" },
+		{ "cid=3,uds=a,uds=b", "uds given twice" },
+		{ "cid=3,uds=v,port=5", "unknown or empty option 'port=5'" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", bad[i].arg, NULL), -EINVAL);
+		assert_one_line_error(err, bad[i].msg);
+	}
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", NULL), -EINVAL);
+	assert_one_line_error(err, "--vsock needs a value");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", "cid=3,uds=a", "--vsock",
+			       "cid=4,uds=b", NULL), -EINVAL);
+	assert_one_line_error(err, "only one vsock device");
+
+	/* The path must leave room for "_4294967295" in sun_path. */
+	memset(long_path, 'p', sizeof(long_path) - 1);
+	long_path[CONFIG_VSOCK_PATH_MAX] = '\0';
+	snprintf(arg, sizeof(arg), "cid=3,uds=%s", long_path);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", arg, NULL), 0);
+	assert_int_equal(strlen(cfg.vsock.uds_path), CONFIG_VSOCK_PATH_MAX);
+	long_path[CONFIG_VSOCK_PATH_MAX] = 'p';
+	long_path[CONFIG_VSOCK_PATH_MAX + 1] = '\0';
+	snprintf(arg, sizeof(arg), "cid=3,uds=%s", long_path);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--vsock", arg, NULL), -EINVAL);
+	assert_one_line_error(err, "uds path longer than 96 bytes");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_acpi_and_pit_reinject),
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_balloon),
+		cmocka_unit_test(test_vsock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

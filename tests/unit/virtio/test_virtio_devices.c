@@ -128,6 +128,26 @@ static void test_balloon_slot(void **state)
 	assert_int_equal(plan.slots[9].gsi, 16 + 9 % 8);
 }
 
+static void test_vsock_slot(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k", "--vsock", "cid=3,uds=v.sock", "--disk", "a.img",
+			 "--rng" };
+	struct virtio_devices_plan plan;
+	static struct config cfg;
+
+	(void)state;
+	parse(&cfg, 8, argv);
+	virtio_devices_plan(&cfg, &plan);
+	/* After the disks, whatever the order on the command line: adding a
+	 * vsock device moves no disk. */
+	assert_int_equal(plan.nr, 3);
+	assert_int_equal(plan.slots[1].kind, VIRTIO_DEVICE_BLK);
+	assert_int_equal(plan.slots[2].kind, VIRTIO_DEVICE_VSOCK);
+	assert_int_equal(plan.slots[2].base, 0xd0002000);
+	assert_int_equal(plan.slots[2].gsi, 18);
+	assert_false(plan.overflow);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -136,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_rng_takes_no_value),
 		cmocka_unit_test(test_disk_slots),
 		cmocka_unit_test(test_balloon_slot),
+		cmocka_unit_test(test_vsock_slot),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

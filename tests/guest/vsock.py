@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""virtio-vsock end to end: a test guest under kvmrun --vsock, and this
+script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
+
+--case echo (guest/tests/virtio_vsock.c):
+  - guest-initiated: an echo server listens on <uds>_5000; the guest sends
+    256 KiB, which must arrive byte for byte, and gets it back; nothing
+    listens on <uds>_5001 (the guest checks it gets RST);
+  - host-initiated: once the guest says it listens on port 6000, connect to
+    <uds> and write "CONNECT 6001\\n" (the guest refuses it: the connection
+    must close without "OK"), then "CONNECT 6000\\n", expect "OK <port>\\n"
+    with the port the guest saw, send 256 KiB, shut down writing, and read
+    the echo back byte for byte until end of file.
+--case hostile (guest/tests/virtio_vsock_hostile.c): malformed packets; a
+  sink on <uds>_5002 must see each connection the guest abuses closed with
+  no byte delivered.
+
+Afterwards kvmrun must have exited 0 with the guest's summary clean, and
+the socket file <uds> must be gone.
+
+    vsock.py --kvmrun PATH --guest-dir DIR --case echo|hostile
+
+Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
+"""
+
+import argparse
+import os
+import re
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_guest_test import SKIP, kvm_usable  # noqa: E402
+
+TOTAL = 256 * 1024
+CID = 7
+RUN_TIMEOUT = 120.0
+SOCKET_TIMEOUT = 60.0
+
+
+def pattern(seed, start, n):
+    """guest/tests/virtio_vsock.c's pattern(): byte i of a stream."""
+    return bytes(((i * 7 + (i >> 8) * 13 + seed) & 0xFF) for i in range(start, start + n))
+
+
+def listen(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(8)
+    s.settimeout(SOCKET_TIMEOUT)
+    return s
+
+
+def first_difference(got, want):
+    for i, (a, b) in enumerate(zip(got, want)):
+        if a != b:
+            return i
+    return min(len(got), len(want))
+
+
+class EchoServer(threading.Thread):
+    """<uds>_5000: receive the guest's pattern, check it, send it back."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = listen(path)
+        self.received = bytearray()
+        self.eof = False
+        self.error = None
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+            conn.settimeout(SOCKET_TIMEOUT)
+            with conn:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        self.eof = True
+                        break
+                    self.received += data
+                    conn.sendall(data)
+        except OSError as e:
+            self.error = f"echo server: {e}"
+
+    def problems(self):
+        want = pattern(0x5A, 0, TOTAL)
+        if self.error:
+            return [self.error]
+        if bytes(self.received) != want:
+            return [f"guest-initiated: host received {len(self.received)} bytes, differing "
+                    f"from the pattern at offset {first_difference(self.received, want)}"]
+        return [] if self.eof else ["guest-initiated: no end of file after the data"]
+
+
+class Sink(threading.Thread):
+    """<uds>_5002: accept connections, count what arrives on each until EOF."""
+
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = listen(path)
+        self.sock.settimeout(1.0)
+        self.conns = []            # bytes received per connection, None if no EOF
+        self.stop = False
+
+    def run(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            conn.settimeout(SOCKET_TIMEOUT)
+            n = 0
+            try:
+                with conn:
+                    while True:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        n += len(data)
+                self.conns.append(n)
+            except OSError:
+                self.conns.append(None)
+
+
+class HostClient(threading.Thread):
+    """The host-initiated connections, once the guest listens."""
+
+    def __init__(self, uds):
+        super().__init__(daemon=True)
+        self.uds = uds
+        self.refused_reply = None
+        self.ok_line = None
+        self.echo = bytearray()
+        self.error = None
+
+    def connect(self, port):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(SOCKET_TIMEOUT)
+        s.connect(self.uds)
+        s.sendall(f"CONNECT {port}\n".encode())
+        return s
+
+    def read_line(self, s):
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            b = s.recv(1)     # byte by byte: what follows the line is data
+            if not b:
+                break
+            line += b
+        return bytes(line)
+
+    def run(self):
+        try:
+            with self.connect(6001) as s:
+                reply = bytearray()
+                while True:
+                    data = s.recv(100)
+                    if not data:
+                        break
+                    reply += data
+                self.refused_reply = bytes(reply)
+            with self.connect(6000) as s:
+                self.ok_line = self.read_line(s)
+                sender = threading.Thread(target=self.send_all, args=(s,), daemon=True)
+                sender.start()
+                while True:
+                    data = s.recv(65536)
+                    if not data:
+                        break
+                    self.echo += data
+                sender.join(SOCKET_TIMEOUT)
+        except OSError as e:
+            self.error = f"host-initiated: {e}"
+
+    def send_all(self, s):
+        try:
+            s.sendall(pattern(0xA5, 0, TOTAL))
+            s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self.error = f"host-initiated send: {e}"
+
+    def problems(self, output):
+        if self.error:
+            return [self.error]
+        out = []
+        if self.refused_reply != b"":
+            out.append(f"CONNECT 6001 (nobody listens): got {self.refused_reply!r}, expected the "
+                       "connection closed without a reply")
+        m = re.fullmatch(rb"OK (\d+)\n", self.ok_line or b"")
+        if not m:
+            out.append(f"CONNECT 6000: reply {self.ok_line!r}, expected 'OK <port>\\n'")
+        else:
+            g = re.search(r"REQUEST from host port (\d+)", output)
+            if not g or g.group(1) != m.group(1).decode():
+                out.append(f"OK {m.group(1).decode()} does not name the host port the guest saw "
+                           f"({g.group(1) if g else 'none'})")
+        want = pattern(0xA5, 0, TOTAL)
+        if bytes(self.echo) != want:
+            out.append(f"host-initiated: echo of {len(self.echo)} bytes differs from what was "
+                       f"sent at offset {first_difference(self.echo, want)}")
+        return out
+
+
+def run(args, tmp):
+    uds = os.path.join(tmp, "v.sock")
+    image = "virtio_vsock.elf" if args.case == "echo" else "virtio_vsock_hostile.elf"
+    echo = sink = client = None
+    if args.case == "echo":
+        echo = EchoServer(uds + "_5000")
+        echo.start()
+        client = HostClient(uds)
+    else:
+        sink = Sink(uds + "_5002")
+        sink.start()
+    cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, image), "--memory", "64M",
+           "--console", "stdio", "--cmdline", f"cid={CID}", "--vsock", f"cid={CID},uds={uds}"]
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = bytearray()
+    start = time.monotonic()
+    timed_out = False
+    while True:
+        if time.monotonic() - start > RUN_TIMEOUT:
+            timed_out = True
+            proc.kill()
+            break
+        if not sel.select(timeout=0.5):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+        if client and not client.is_alive() and client.ident is None and \
+                b"vsock: listening on port 6000" in out:
+            client.start()
+    status = proc.wait(timeout=10)
+    sel.close()
+    proc.stdout.close()
+    text = out.decode(errors="replace")
+    print(text, end="" if text.endswith("\n") else "\n")
+    problems = []
+    if timed_out:
+        problems.append(f"kvmrun did not finish within {RUN_TIMEOUT:.0f} s")
+    elif status != 0:
+        problems.append(f"kvmrun exited with {status}, expected 0")
+    if not re.search(r"^SUMMARY: \d+ tests, 0 unexpected failures", text, re.MULTILINE) or \
+            re.search(r"^FAIL:", text, re.MULTILINE):
+        problems.append("the guest reported failures")
+    if os.path.exists(uds):
+        problems.append(f"{uds} still exists after kvmrun exited")
+    if echo:
+        echo.join(5)
+        problems += echo.problems()
+    if client:
+        if client.ident is None:
+            problems.append("the guest never said it listens on port 6000")
+        else:
+            client.join(10)
+            problems += client.problems(text)
+    if sink:
+        sink.stop = True
+        sink.join(5)
+        print(f"sink: connections with bytes received: {sink.conns}")
+        if len(sink.conns) < 2 or any(n != 0 for n in sink.conns):
+            problems.append("the sink expected at least 2 connections closed with 0 bytes "
+                            f"delivered, saw {sink.conns}")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvmrun", required=True)
+    ap.add_argument("--guest-dir", required=True)
+    ap.add_argument("--case", choices=["echo", "hostile"], default="echo")
+    args = ap.parse_args()
+    why = kvm_usable()
+    if why:
+        msg = f"SKIP: /dev/kvm not available ({why}); vsock test {args.case} not run"
+        print(msg)
+        print(msg, file=sys.stderr)
+        return SKIP
+    with tempfile.TemporaryDirectory(prefix="kvmrun-vsock-") as tmp:
+        problems = run(args, tmp)
+    for p in problems:
+        print("FAIL: " + p)
+    if not problems:
+        print(f"PASS: vsock {args.case}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
