@@ -624,6 +624,95 @@ static void bench(uint64_t features)
 		bench_rx();
 }
 
+/* ---- hostile driver (net_tap.py --hostile) ---- */
+
+static bool needs_reset(void)
+{
+	return virtio_status(&dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+}
+
+/* A test frame `seq` of 100 bytes, broadcast: the host looks for it. */
+static bool send_probe(unsigned seq)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint8_t *d = eth(tx_slot(), bcast, ETH_TEST);
+
+	put32(d, seq);
+	for (unsigned i = 4; i < 100 - 14; i++)
+		d[i] = pattern(seq, i);
+	tx_send(12 + 100, true);
+	return tx_drain() && !needs_reset();
+}
+
+/* Offer one chain of `n` raw buffers on `vq`, wait for it to come back. */
+static bool offer(struct vring *vq, const struct vring_buf *b, unsigned n, uint32_t *used_len)
+{
+	uint32_t id;
+	uint16_t head = vring_add(vq, b, n);
+
+	vring_kick(vq);
+	return vring_wait(vq, &id, used_len, WAIT_SPINS) && id == head;
+}
+
+static void hostile(uint64_t features)
+{
+	uint32_t len;
+	bool back;
+
+	report_prefix_push("hostile");
+	for (unsigned i = 0; i < 6; i++)
+		my_mac[i] = *(volatile uint8_t *)(dev.base + VIRTIO_MMIO_CONFIG + i);
+	/* A transmit header of 8 bytes: not a frame (§5.1.6.2). */
+	setup(features);
+	{
+		struct vring_buf b = { (uintptr_t)tx_slot(), 8, false };
+
+		back = offer(&txq, &b, 1, &len);
+		report(back && len == 0 && needs_reset(),
+		       "tx header shorter than virtio_net_hdr: chain back empty, DEVICE_NEEDS_RESET");
+	}
+	setup(features);
+	report(send_probe(100), "after a reset the device sends again");
+
+	/* A transmit frame claiming 80 KiB: dropped, the device goes on. */
+	memset(tx_slots[0], 0, 12);
+	{
+		struct vring_buf b[2] = { { (uintptr_t)tx_slots[0], 12, false },
+					  { (uintptr_t)tx_slots[1], 80 * 1024, false } };
+
+		back = offer(&txq, b, 2, &len);
+		report(back && len == 0 && !needs_reset(),
+		       "tx frame of 80 KiB (over 64 KiB + headers): dropped, device still running");
+	}
+	report(send_probe(101), "a frame after the oversized one is sent");
+
+	/* Receive buffers the device cannot write a frame into. */
+	{
+		struct vring_buf b = { (uintptr_t)rx_bufs[0], RXBUF, false };
+
+		vring_add(&rxq, &b, 1);
+		vring_kick(&rxq);
+		sync_point("hostile rx ready");
+		back = vring_wait(&rxq, &len, &len, WAIT_SPINS);
+		report(back && len == 0 && needs_reset(),
+		       "rx chain with only device-readable buffers: DEVICE_NEEDS_RESET");
+	}
+	setup(features);
+	{
+		struct vring_buf b = { (uintptr_t)rx_bufs[0], 8, true };
+
+		vring_add(&rxq, &b, 1);
+		vring_kick(&rxq);
+		sync_point("hostile rx2 ready");
+		back = vring_wait(&rxq, &len, &len, WAIT_SPINS);
+		report(back && len == 0 && needs_reset(),
+		       "rx buffer of 8 bytes, shorter than the header: DEVICE_NEEDS_RESET");
+	}
+	setup(features);
+	report(send_probe(102), "still serving at the end");
+	report_prefix_pop();
+}
+
 static long run(void *arg)
 {
 	char text[32], want[32];
@@ -641,6 +730,10 @@ static long run(void *arg)
 	}
 	if (cmdline_has("bench=tx") || cmdline_has("bench=rx")) {
 		bench(phase2);
+		return 0;
+	}
+	if (cmdline_has("hostile")) {
+		hostile(base);
 		return 0;
 	}
 	if (!setup(phase1)) {

@@ -20,7 +20,13 @@ checksum; its GSO_TCPV4 frame entered as one frame and left as segments of
 at most 1514 bytes with correct checksums. The guest checks the rest
 (report() lines) and must end with no failure.
 
-    net_tap.py --kvmrun PATH --guest-dir DIR
+With --hostile the guest is a hostile driver instead (a transmit header
+shorter than virtio_net_hdr, a transmit frame of 80 KiB, receive buffers
+that are read-only or shorter than the header): each malformed chain puts
+the device in DEVICE_NEEDS_RESET (or the frame is dropped), kvmrun keeps
+running, and after a reset the device sends frames the host receives.
+
+    net_tap.py --kvmrun PATH --guest-dir DIR [--hostile]
 
 Exit status: 0 pass, 1 fail, 77 skip (not root, no /dev/net/tun, no /dev/kvm).
 """
@@ -158,6 +164,18 @@ def host_checks(frames, guest_mac):
     return problems
 
 
+def hostile_checks(frames, guest_mac):
+    got = {struct.unpack(">I", f[14:18])[0] for t, f in frames
+           if t != PACKET_OUTGOING and f[6:12] == guest_mac and f[12:14] == b"\x88\xb5"}
+    problems = []
+    for seq in (100, 101, 102):
+        if seq in got:
+            print(f"host: PASS: frame {seq} from the hostile guest arrived")
+        else:
+            problems.append(f"frame {seq} from the guest after its hostile chains is missing")
+    return problems
+
+
 def run(args):
     host_mac = netns_tap.create_tap(TAP, "10.0.0.1/24", txqueuelen=16)
     hmac = netns_tap.mac_bytes(host_mac)
@@ -180,7 +198,7 @@ def run(args):
 
     cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, "virtio_net.elf"),
            "--memory", "64M", "--net", f"tap={TAP},mac={GUEST_MAC}",
-           "--cmdline", f"mac={GUEST_MAC} hostmac={host_mac}"]
+           "--cmdline", f"mac={GUEST_MAC} hostmac={host_mac}" + (" hostile" if args.hostile else "")]
     print("host: " + " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -196,7 +214,7 @@ def run(args):
             sys.stdout.write(chunk.decode(errors="replace"))
             sys.stdout.flush()
             out += chunk
-        for m in re.finditer(rb"^sync: ([a-z ]+)\r?\n", out, re.MULTILINE):
+        for m in re.finditer(rb"^sync: ([a-z0-9 ]+)\r?\n", out, re.MULTILINE):
             what = m.group(1).decode()
             if what in seen:
                 continue
@@ -215,6 +233,8 @@ def run(args):
             elif what == "rx raw ready":
                 for seq, size in zip((2000, 2001, 2002), (60, 1000, 1514)):
                     tx.send(test_frame(gmac, hmac, seq, size))
+            elif what in ("hostile rx ready", "hostile rx2 ready"):
+                tx.send(test_frame(gmac, hmac, 7, 100))
             elif what == "tcp ready":
                 threading.Thread(target=tcp_client, args=(tcp,), daemon=True).start()
     else:
@@ -228,14 +248,19 @@ def run(args):
         tcp["sock"].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         tcp["sock"].close()
 
-    problems = host_checks(capture.frames, gmac)
+    if args.hostile:
+        problems = hostile_checks(capture.frames, gmac)
+    else:
+        problems = host_checks(capture.frames, gmac)
     if status != 0:
         problems.append(f"kvmrun exited with status {status}")
     if not re.search(rb"^SUMMARY: \d+ tests, 0 unexpected failures", out, re.MULTILINE):
         problems.append("the guest reported failures (see FAIL: lines above)")
-    for want in (rb"PASS: virtio-net: flood: receive resumes after the TAP and the queue were full",
+    wanted = (rb"PASS: virtio-net: hostile: still serving at the end",) if args.hostile else (
+        rb"PASS: virtio-net: flood: receive resumes after the TAP and the queue were full",
                  rb"PASS: virtio-net: tcp: host data arrives as TSO frames",
-                 rb"PASS: virtio-net: config: mac 52:54:00:12:34:56"):
+        rb"PASS: virtio-net: config: mac 52:54:00:12:34:56")
+    for want in wanted:
         if not re.search(want, out):
             problems.append(f"missing from the guest's output: {want.decode()}")
     if tcp.get("error"):
@@ -249,6 +274,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kvmrun", required=True)
     ap.add_argument("--guest-dir", required=True)
+    ap.add_argument("--hostile", action="store_true", help="run the hostile-driver guest")
     args = ap.parse_args()
     why = netns_tap.skip_reason()
     if why:
