@@ -130,6 +130,10 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--smoke", action="store_true", help="tiny counts, one run: a check, not a measurement")
+    # Options bench/run.sh passes to every benchmark; nothing to do here.
+    ap.add_argument("--no-qemu", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-callgrind", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--profile-dir", help=argparse.SUPPRESS)
     args = ap.parse_args()
     build = os.path.abspath(args.build_dir)
     helper = os.path.join(build, "bench", "net_helper")
