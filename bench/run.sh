@@ -8,6 +8,7 @@
 #   bench/run.sh exits [OPTIONS]    the exit-path benchmark (bench/exits.py)
 #   bench/run.sh multiboot [OPTIONS]  kvmrun against QEMU pc on a Multiboot
 #                                   test kernel (bench/multiboot.py)
+#   bench/run.sh net [OPTIONS]      virtio-net throughput over TAP (bench/net.py)
 #
 # With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
@@ -16,9 +17,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-which=(startup exits multiboot)
+which=(startup exits multiboot net)
 case "${1:-}" in
-startup | exits | multiboot)
+startup | exits | multiboot | net)
 	which=("$1")
 	shift
 	;;

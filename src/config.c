@@ -13,7 +13,7 @@ enum {
 	OPT_KERNEL = 'k', OPT_INITRD = 'i', OPT_CMDLINE = 'c', OPT_CPUS = 'n',
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
-	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON, OPT_VSOCK,
+	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON, OPT_VSOCK, OPT_NET,
 };
 
 static const struct option long_options[] = {
@@ -33,6 +33,7 @@ static const struct option long_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -72,6 +73,10 @@ void config_print_usage(FILE *out)
 	      "                         the guest's connections to host port P go to the\n"
 	      "                         Unix socket PATH_P, host processes connect to PATH\n"
 	      "                         and write \"CONNECT <port>\\n\"\n"
+	      "      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
+	      "                         a virtio-net device on the TAP interface NAME\n"
+	      "                         (repeatable, up to 4; default MAC 02:4b:56:4d:00:N\n"
+	      "                         for the Nth --net, counting from 0)\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -320,6 +325,81 @@ int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CO
 	return 0;
 }
 
+static unsigned hex_value(char c)
+{
+	return isdigit((unsigned char)c) ? (unsigned)(c - '0') : (unsigned)(tolower((unsigned char)c) - 'a' + 10);
+}
+
+/* "XX:XX:XX:XX:XX:XX", hex digits in either case. */
+static bool parse_mac(const char *text, size_t len, uint8_t mac[6])
+{
+	if (len != 17)
+		return false;
+	for (unsigned i = 0; i < 6; i++) {
+		const char *p = text + 3 * i;
+
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 && p[2] != ':'))
+			return false;
+		mac[i] = (uint8_t)(hex_value(p[0]) << 4 | hex_value(p[1]));
+	}
+	return true;
+}
+
+int config_parse_net(struct net_config *net, unsigned index, const char *text,
+		     char err[CONFIG_ERROR_MAX])
+{
+	bool have_tap = false;
+
+	/* Locally administered (bit 1), unicast (bit 0 clear): no clash
+	 * with a vendor's address. Deterministic, so a test or a DHCP
+	 * reservation sees the same address every run; give mac= when
+	 * several VMs share a network. */
+	*net = (struct net_config){ .mac = { 0x02, 0x4b, 0x56, 0x4d, 0x00, (uint8_t)index } };
+	for (const char *p = text, *next; p; p = next) {
+		size_t len = strcspn(p, ","), vlen;
+		const char *value = memchr(p, '=', len);
+
+		next = p[len] ? p + len + 1 : NULL;
+
+		vlen = value ? len - (size_t)(++value - p) : 0;
+		if (value && !strncmp(p, "tap=", 4)) {
+			/* Linux interface names (dev_valid_name): 1 to 15 bytes,
+			 * no '/', ':' or white space, not "." or "..". */
+			if (vlen == 0 || vlen > CONFIG_NET_NAME_MAX)
+				fail("--net %s: tap= needs an interface name of 1 to %d characters", text,
+				     CONFIG_NET_NAME_MAX);
+			for (size_t i = 0; i < vlen; i++)
+				if (value[i] == '/' || value[i] == ':' || isspace((unsigned char)value[i]) ||
+				    !isprint((unsigned char)value[i]))
+					fail("--net %s: tap=%.*s: not a valid interface name", text, (int)vlen,
+					     value);
+			if ((vlen == 1 && value[0] == '.') || (vlen == 2 && !strncmp(value, "..", 2)))
+				fail("--net %s: tap=%.*s: not a valid interface name", text, (int)vlen, value);
+			memcpy(net->tap, value, vlen);
+			net->tap[vlen] = '\0';
+			have_tap = true;
+		} else if (value && !strncmp(p, "mac=", 4)) {
+			if (!parse_mac(value, vlen, net->mac))
+				fail("--net %s: mac=%.*s: expected six hex bytes like 02:00:00:00:00:01",
+				     text, (int)vlen, value);
+			if (net->mac[0] & 1)
+				fail("--net %s: mac=%.*s: a multicast address (lowest bit of the first byte set)",
+				     text, (int)vlen, value);
+			if (!(net->mac[0] | net->mac[1] | net->mac[2] | net->mac[3] | net->mac[4] |
+			      net->mac[5]))
+				fail("--net %s: mac=%.*s: the all-zero address", text, (int)vlen, value);
+			net->mac_given = true;
+		} else {
+			fail("--net %s: unknown option '%.*s' (expected tap=NAME, mac=XX:XX:XX:XX:XX:XX)",
+			     text, (int)len, p);
+		}
+	}
+	if (!have_tap)
+		fail("--net %s: tap=NAME is required", text);
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
 {
 	int opt, ret;
@@ -396,6 +476,18 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			ret = config_parse_vsock(&cfg->vsock, optarg, err);
 			if (ret < 0)
 				return ret;
+			break;
+		case OPT_NET:
+			if (cfg->nr_nets == CONFIG_MAX_NETS)
+				fail("--net %s: at most %d network devices", optarg, CONFIG_MAX_NETS);
+			ret = config_parse_net(&cfg->nets[cfg->nr_nets], cfg->nr_nets, optarg, err);
+			if (ret < 0)
+				return ret;
+			for (unsigned i = 0; i < cfg->nr_nets; i++)
+				if (!strcmp(cfg->nets[i].tap, cfg->nets[cfg->nr_nets].tap))
+					fail("--net %s: TAP interface %s given twice", optarg,
+					     cfg->nets[i].tap);
+			cfg->nr_nets++;
 			break;
 		case OPT_PIT_REINJECT:
 			if (!strcmp(optarg, "on"))

@@ -64,6 +64,17 @@ struct vsock_config {
 	char uds_path[CONFIG_VSOCK_PATH_MAX + 1];
 };
 
+/* --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]: a virtio-net device per TAP
+ * interface, in the order given (docs/virtio-net.md). */
+#define CONFIG_MAX_NETS        4
+#define CONFIG_NET_NAME_MAX    15    /* IFNAMSIZ - 1 */
+
+struct net_config {
+	char tap[CONFIG_NET_NAME_MAX + 1];
+	uint8_t mac[6];              /* given, or 02:4b:56:4d:00:<index> */
+	bool mac_given;
+};
+
 enum console_kind {
 	CONSOLE_STDIO,
 	CONSOLE_FILE,
@@ -89,6 +100,8 @@ struct config {
 	struct disk_config disks[CONFIG_MAX_DISKS];
 	struct balloon_config balloon;
 	struct vsock_config vsock;
+	unsigned nr_nets;
+	struct net_config nets[CONFIG_MAX_NETS];
 	bool show_help;
 	bool show_version;
 };
@@ -108,6 +121,12 @@ int config_parse_balloon(struct balloon_config *balloon, const char *text,
 /* Parse one --vsock value into *vsock. Returns 0, or -EINVAL with a
  * one-line reason in err. */
 int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CONFIG_ERROR_MAX]);
+
+/* Parse one --net value into *net; `index` (its position among the --net
+ * options) picks the default MAC. Returns 0, or -EINVAL with a one-line
+ * reason in err. */
+int config_parse_net(struct net_config *net, unsigned index, const char *text,
+		     char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);

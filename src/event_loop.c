@@ -107,20 +107,39 @@ void event_loop_destroy(struct event_loop *loop)
 
 int event_loop_add(struct event_loop *loop, int fd, event_loop_fn *fn, void *opaque)
 {
+	return event_loop_add_events(loop, fd, EPOLLIN, fn, opaque);
+}
+
+int event_loop_add_events(struct event_loop *loop, int fd, uint32_t events, event_loop_fn *fn,
+			  void *opaque)
+{
 	struct event_loop_handler *h = calloc(1, sizeof(*h));
-	int ret;
+	struct epoll_event ev = { .events = events, .data.ptr = h };
 
 	if (!h)
 		return -ENOMEM;
 	*h = (struct event_loop_handler){ .source = SOURCE_HANDLER, .fn = fn, .opaque = opaque,
 					  .fd = fd, .next = loop->handlers };
-	ret = epoll_add(loop->epfd, fd, h);
-	if (ret < 0) {
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int ret = -errno;
+
 		free(h);
 		return ret;
 	}
 	loop->handlers = h;
 	return 0;
+}
+
+int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
+{
+	for (struct event_loop_handler *h = loop->handlers; h; h = h->next) {
+		struct epoll_event ev = { .events = events, .data.ptr = h };
+
+		if (h->fd != fd)
+			continue;
+		return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	return -ENOENT;
 }
 
 int event_loop_remove(struct event_loop *loop, int fd)
@@ -138,18 +157,6 @@ int event_loop_remove(struct event_loop *loop, int fd)
 		h->next = loop->removed;
 		loop->removed = h;
 		return 0;
-	}
-	return -ENOENT;
-}
-
-int event_loop_modify(struct event_loop *loop, int fd, uint32_t events)
-{
-	for (struct event_loop_handler *h = loop->handlers; h; h = h->next) {
-		struct epoll_event ev = { .events = events, .data.ptr = h };
-
-		if (h->fd != fd)
-			continue;
-		return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
 	}
 	return -ENOENT;
 }

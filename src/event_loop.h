@@ -12,8 +12,9 @@ struct vm;
 struct uart;
 struct event_loop_handler;
 
-/* Called on the event-loop thread when `fd` is readable (or has hung up
- * or failed: `events` holds the epoll bits). */
+/* Called on the event-loop thread when `fd` is ready for what it is watched
+ * for (readable unless event_loop_add_events said otherwise), or has hung up
+ * or failed (`events` holds the epoll bits). */
 typedef void event_loop_fn(void *opaque, int fd, uint32_t events);
 
 /* The loop's epoll set and the handlers registered on it. Handlers are
@@ -43,6 +44,11 @@ void event_loop_destroy(struct event_loop *loop);
 /* Call fn(opaque, fd, events) whenever `fd` is readable, until removed.
  * Returns 0 or -errno (-EEXIST if fd is already registered). */
 int event_loop_add(struct event_loop *loop, int fd, event_loop_fn *fn, void *opaque);
+/* Like event_loop_add, for `events` (EPOLLIN, EPOLLOUT, or 0 for nothing
+ * yet): for a back-end that must stop reading while it has nowhere to put
+ * the data, or wait until it may write (a TAP device). Level-triggered. */
+int event_loop_add_events(struct event_loop *loop, int fd, uint32_t events, event_loop_fn *fn,
+			  void *opaque);
 /* Returns 0 or -ENOENT. Safe inside a handler, even for its own fd. */
 int event_loop_remove(struct event_loop *loop, int fd);
 /* Which events of a registered fd call its handler: EPOLLIN, EPOLLOUT,

@@ -385,6 +385,8 @@ int machine_create(const struct config *cfg, struct machine **out)
 		goto fail;
 	if (virtio_devices_open_vsock(&m->virtio, cfg) < 0)
 		goto fail;
+	if (virtio_devices_open_nets(&m->virtio, cfg) < 0)
+		goto fail;
 	/* Linux finds virtio-mmio devices in the DSDT when it uses ACPI, and
 	 * on its command line otherwise (which must be final before the
 	 * kernel is loaded). Never both: it would probe each device twice. */

@@ -15,8 +15,8 @@ _Static_assert(LAYOUT_VIRTIO_MMIO_BASE + VIRTIO_DEVICES_MAX * VIRTIO_MMIO_WINDOW
 	       LAYOUT_PCI_ECAM_BASE, "virtio-mmio windows overlap PCI ECAM");
 _Static_assert(VIRTIO_DEVICES_GSI_BASE + VIRTIO_DEVICES_GSIS <= 24,
 	       "the IOAPIC has 24 pins");
-_Static_assert(1 + CONFIG_MAX_DISKS + 1 + 1 <= VIRTIO_DEVICES_MAX,
-	       "--rng, every --disk, --balloon and --vsock get a slot");
+_Static_assert(1 + CONFIG_MAX_DISKS + CONFIG_MAX_NETS + 1 + 1 <= VIRTIO_DEVICES_MAX,
+	       "--rng, every --disk, every --net, --balloon and --vsock get a slot");
 _Static_assert(CONFIG_VSOCK_PATH_MAX == VSOCK_UDS_PATH_MAX, "--vsock uds= fits the device");
 
 static void plan_add(struct virtio_devices_plan *plan, enum virtio_device_kind kind,
@@ -48,6 +48,8 @@ void virtio_devices_plan(const struct config *cfg, struct virtio_devices_plan *p
 	/* Linux probes command-line devices in order: the first disk is vda. */
 	for (unsigned i = 0; i < cfg->nr_disks; i++)
 		plan_add(plan, VIRTIO_DEVICE_BLK, i);
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		plan_add(plan, VIRTIO_DEVICE_NET, i);
 	if (cfg->balloon.enabled)
 		plan_add(plan, VIRTIO_DEVICE_BALLOON, 0);
 	if (cfg->vsock.enabled)
@@ -94,6 +96,21 @@ int virtio_devices_open_vsock(struct virtio_devices *vd, const struct config *cf
 		return ret;
 	}
 	vd->vsock_open = true;
+	return 0;
+}
+
+int virtio_devices_open_nets(struct virtio_devices *vd, const struct config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		char err[256];
+		int ret = net_tap_open(&vd->net_taps[i], cfg->nets[i].tap, err, sizeof(err));
+
+		if (ret < 0) {
+			log_error("%s", err);
+			return ret;
+		}
+		vd->net_tap_open[i] = true;
+	}
 	return 0;
 }
 
@@ -159,6 +176,26 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 		if (ret < 0)
 			return ret;
 		return virtio_vsock_attach(&vd->vsock, vm, loop);
+	case VIRTIO_DEVICE_NET: {
+		unsigned i = slot->index;
+		struct net_tap tap = vd->net_taps[i];
+
+		/* The device owns the TAP from here on, even on failure. */
+		vd->net_tap_open[i] = false;
+		vd->nets[i] = malloc(sizeof(*vd->nets[i]));
+		if (!vd->nets[i]) {
+			net_tap_close(&tap);
+			return log_syscall_error("malloc(virtio-net)", ENOMEM);
+		}
+		ret = virtio_net_init(vd->nets[i], &vm->mem, slot->base, slot->gsi, &tap,
+				      cfg->nets[i].mac);
+		if (ret < 0) {
+			free(vd->nets[i]);
+			vd->nets[i] = NULL;
+			return ret;
+		}
+		return virtio_net_attach(vd->nets[i], vm, loop);
+	}
 	}
 	return -EINVAL;
 }
@@ -191,6 +228,15 @@ void virtio_devices_destroy(struct virtio_devices *vd)
 		vd->disk_ready[i] = false;
 		blk_backend_close(vd->disk_backends[i]);
 		vd->disk_backends[i] = NULL;
+	}
+	for (unsigned i = 0; i < CONFIG_MAX_NETS; i++) {
+		if (vd->nets[i])
+			virtio_net_destroy(vd->nets[i]);
+		free(vd->nets[i]);
+		vd->nets[i] = NULL;
+		if (vd->net_tap_open[i])
+			net_tap_close(&vd->net_taps[i]);
+		vd->net_tap_open[i] = false;
 	}
 	if (vd->balloon_ready)
 		virtio_balloon_destroy(&vd->balloon);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "virtio/balloon.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
 
@@ -39,13 +40,14 @@ enum virtio_device_kind {
 	VIRTIO_DEVICE_BLK,         /* one per --disk, in the order given */
 	VIRTIO_DEVICE_BALLOON,     /* after the disks: adding it moves no other slot */
 	VIRTIO_DEVICE_VSOCK,       /* --vsock, after the disks */
+	VIRTIO_DEVICE_NET,         /* one per --net, in the order given */
 };
 
 struct virtio_device_slot {
 	enum virtio_device_kind kind;
 	uint64_t base;             /* guest-physical window */
 	unsigned gsi;
-	unsigned index;            /* VIRTIO_DEVICE_BLK: which cfg->disks[] */
+	unsigned index;            /* which cfg->disks[] (BLK), cfg->nets[] (NET) */
 };
 
 struct virtio_devices_plan {
@@ -80,6 +82,11 @@ struct virtio_devices {
 	struct virtio_vsock vsock;
 	bool vsock_open;
 	bool vsock_ready;
+	/* TAP interfaces, opened with the input as disks are; each goes to
+	 * its device at init. */
+	struct net_tap net_taps[CONFIG_MAX_NETS];
+	bool net_tap_open[CONFIG_MAX_NETS];
+	struct virtio_net *nets[CONFIG_MAX_NETS];   /* each ~12 KiB, allocated */
 };
 
 /* Open and check every --disk image (blk_backend_open). Returns 0, or
@@ -91,6 +98,11 @@ int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cf
  * 0, or -errno with a one-line error logged. Undone by
  * virtio_devices_destroy. */
 int virtio_devices_open_vsock(struct virtio_devices *vd, const struct config *cfg);
+
+/* Attach to every --net TAP interface (net_tap_open). Returns 0, or
+ * -errno with a one-line error logged naming the interface. Undone by
+ * virtio_devices_destroy. */
+int virtio_devices_open_nets(struct virtio_devices *vd, const struct config *cfg);
 
 /* Create the planned devices on `vm` and make them live (windows mapped,
  * ioeventfds and irqfds bound, notifications watched on `loop`), after

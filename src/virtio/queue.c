@@ -332,6 +332,15 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	return 1;
 }
 
+int virtq_unpop(struct virtq *q, uint16_t n)
+{
+	if (n > q->in_flight)
+		return fail(q, -EINVAL, "unpop of %u chains with %u in flight", n, q->in_flight);
+	q->last_avail = (uint16_t)(q->last_avail - n);
+	q->in_flight = (uint16_t)(q->in_flight - n);
+	return 0;
+}
+
 int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem *elem;

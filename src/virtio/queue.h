@@ -171,6 +171,15 @@ int virtq_activate(struct virtq *q, uint64_t features);
  * has seen the ring empty. */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
+/* Undo the last `n` virtq_pop() calls whose chains were not pushed: the
+ * next pops return the same available entries again (re-reading their
+ * descriptors). For a back-end that took buffers it cannot use yet: a
+ * network device whose packet needs more receive buffers than the driver
+ * has posted so far, or a transmit the host cannot take right now. The
+ * driver cannot tell (the used ring is untouched). Returns 0, or -EINVAL
+ * if fewer than `n` chains are in flight. */
+int virtq_unpop(struct virtq *q, uint16_t n);
+
 /* Give chain `head` back with `len` bytes written: used element, then
  * used->idx with release ordering (§2.7.8: the driver must see the
  * element before the index). Returns 0, or -EINVAL (queue not ready, head

@@ -181,6 +181,20 @@ def cases():
         "vsock_uds_no_dir": (False, lambda t, g: (["--kernel", hello(g), "--vsock",
                                                    "cid=3,uds=" + os.path.join(t, "no", "v.sock")],
                                                   "No such file or directory")),
+        "net_no_tap": (False, lambda t, g: (["--kernel", hello(g), "--net", "mac=02:00:00:00:00:01"],
+                                            "tap=NAME is required")),
+        "net_bad_name": (False, lambda t, g: (["--kernel", hello(g), "--net", "tap=a/b"],
+                                              "tap=a/b: not a valid interface name")),
+        "net_bad_mac": (False, lambda t, g: (["--kernel", hello(g), "--net", "tap=t0,mac=02:00:00:00:00"],
+                                             "mac=02:00:00:00:00: expected six hex bytes")),
+        "net_multicast_mac": (False, lambda t, g: (["--kernel", hello(g), "--net",
+                                                    "tap=t0,mac=01:00:5e:00:00:01"], "multicast")),
+        "net_too_many": (False, lambda t, g: (["--kernel", hello(g)] +
+                                              [a for i in range(5) for a in ("--net", f"tap=t{i}")],
+                                              "at most 4 network devices")),
+        # The loopback interface exists and is not a TAP: TUNSETIFF refuses
+        # it (or /dev/net/tun is missing); either way nothing is created.
+        "net_not_a_tap": (False, lambda t, g: (["--kernel", hello(g), "--net", "tap=lo"], "--net tap=lo")),
     }
 
 

@@ -398,6 +398,70 @@ static void test_vsock(void **state)
 	assert_one_line_error(err, "uds path longer than 96 bytes");
 }
 
+/* --net tap=NAME[,mac=...]: repeatable up to 4, default MACs by index. */
+static void test_nets(void **state)
+{
+	static struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+	static const uint8_t given[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
+	static const uint8_t default1[6] = { 0x02, 0x4b, 0x56, 0x4d, 0x00, 0x01 };
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--kernel", "k", NULL), 0);
+	assert_int_equal(cfg.nr_nets, 0);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", "mac=52:54:00:AB:cd:ef,tap=tap0",
+			       "--net", "tap=kvm-tap.1", NULL), 0);
+	assert_int_equal(cfg.nr_nets, 2);
+	assert_string_equal(cfg.nets[0].tap, "tap0");
+	assert_true(cfg.nets[0].mac_given);
+	assert_memory_equal(cfg.nets[0].mac, given, 6);
+	assert_string_equal(cfg.nets[1].tap, "kvm-tap.1");
+	assert_false(cfg.nets[1].mac_given);
+	/* Locally administered unicast, the index in the last byte. */
+	assert_memory_equal(cfg.nets[1].mac, default1, 6);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", "tap=123456789012345", NULL), 0);
+	assert_string_equal(cfg.nets[0].tap, "123456789012345");
+
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", "tap=a", "--net", "tap=b", "--net",
+			       "tap=c", "--net", "tap=d", NULL), 0);
+	assert_int_equal(cfg.nr_nets, 4);
+	assert_int_equal(cfg.nets[3].mac[5], 3);
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", "tap=a", "--net", "tap=b", "--net",
+			       "tap=c", "--net", "tap=d", "--net", "tap=e", NULL), -EINVAL);
+	assert_one_line_error(err, "--net tap=e: at most 4 network devices");
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", "tap=a", "--net", "tap=a,mac=02:00:00:00:00:09",
+			       NULL), -EINVAL);
+	assert_one_line_error(err, "TAP interface a given twice");
+
+	static const struct { const char *arg, *msg; } bad[] = {
+		{ "", "unknown option ''" },
+		{ "tap0", "unknown option 'tap0'" },
+		{ "mac=02:00:00:00:00:01", "tap=NAME is required" },
+		{ "tap=", "interface name of 1 to 15 characters" },
+		{ "tap=1234567890123456", "interface name of 1 to 15 characters" },
+		{ "tap=a/b", "tap=a/b: not a valid interface name" },
+		{ "tap=a b", "not a valid interface name" },
+		{ "tap=a:1", "not a valid interface name" },
+		{ "tap=..", "tap=..: not a valid interface name" },
+		{ "tap=x,", "unknown option ''" },
+		{ "tap=x,model=e1000", "unknown option 'model=e1000'" },
+		{ "tap=x,mac=", "mac=: expected six hex bytes" },
+		{ "tap=x,mac=02:00:00:00:00", "expected six hex bytes" },
+		{ "tap=x,mac=02:00:00:00:00:0g", "expected six hex bytes" },
+		{ "tap=x,mac=02-00-00-00-00-01", "expected six hex bytes" },
+		{ "tap=x,mac=02:00:00:00:00:011", "expected six hex bytes" },
+		{ "tap=x,mac=01:00:5e:00:00:01", "a multicast address" },
+		{ "tap=x,mac=ff:ff:ff:ff:ff:ff", "a multicast address" },
+		{ "tap=x,mac=00:00:00:00:00:00", "the all-zero address" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, err, "-k", "k", "--net", bad[i].arg, NULL), -EINVAL);
+		assert_one_line_error(err, bad[i].msg);
+	}
+	assert_int_equal(parse(&cfg, err, "-k", "k", "--net", NULL), -EINVAL);
+	assert_one_line_error(err, "--net needs a value");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +475,7 @@ int main(void)
 		cmocka_unit_test(test_disks),
 		cmocka_unit_test(test_balloon),
 		cmocka_unit_test(test_vsock),
+		cmocka_unit_test(test_nets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

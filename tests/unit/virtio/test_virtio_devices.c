@@ -148,6 +148,30 @@ static void test_vsock_slot(void **state)
 	assert_false(plan.overflow);
 }
 
+/* Network devices follow the disks, in the order given. */
+static void test_net_slots(void **state)
+{
+	char *argv[] = { "kvmrun", "--kernel", "k", "--net", "tap=t0", "--disk", "a.img",
+			 "--net", "tap=t1,mac=02:00:00:00:00:07", "--rng" };
+	struct virtio_devices_plan plan;
+	static struct config cfg;
+
+	(void)state;
+	parse(&cfg, 10, argv);
+	virtio_devices_plan(&cfg, &plan);
+	assert_int_equal(plan.nr, 4);
+	assert_int_equal(plan.slots[0].kind, VIRTIO_DEVICE_RNG);
+	assert_int_equal(plan.slots[1].kind, VIRTIO_DEVICE_BLK);
+	assert_int_equal(plan.slots[2].kind, VIRTIO_DEVICE_NET);
+	assert_int_equal(plan.slots[2].index, 0);
+	assert_int_equal(plan.slots[2].base, 0xd0002000);
+	assert_int_equal(plan.slots[2].gsi, 18);
+	assert_int_equal(plan.slots[3].kind, VIRTIO_DEVICE_NET);
+	assert_int_equal(plan.slots[3].index, 1);
+	assert_int_equal(plan.slots[3].base, 0xd0003000);
+	assert_int_equal(cfg.nets[1].mac[5], 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_disk_slots),
 		cmocka_unit_test(test_balloon_slot),
 		cmocka_unit_test(test_vsock_slot),
+		cmocka_unit_test(test_net_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
