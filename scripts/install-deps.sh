@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config python3 libcmocka-dev liburing-dev spin)
+packages=(gcc libc6-dev meson ninja-build pkg-config python3 libcmocka-dev liburing-dev zlib1g-dev spin)
 if [[ "${1:-}" == "--bench" ]]; then
 	packages+=(valgrind qemu-system-x86)
 fi
