@@ -153,3 +153,19 @@ void virtio_devices_destroy(struct virtio_devices *vd)
 		vd->disk_backends[i] = NULL;
 	}
 }
+
+struct virtio_mmio *virtio_devices_transport(struct virtio_devices *vd, unsigned n)
+{
+	const struct virtio_device_slot *slot;
+
+	if (n >= vd->plan.nr)
+		return NULL;
+	slot = &vd->plan.slots[n];
+	switch (slot->kind) {
+	case VIRTIO_DEVICE_RNG:
+		return vd->rng_ready ? &vd->rng.mmio : NULL;
+	case VIRTIO_DEVICE_BLK:
+		return vd->disk_ready[slot->index] ? &vd->disks[slot->index].mmio : NULL;
+	}
+	return NULL;
+}

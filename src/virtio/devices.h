@@ -84,4 +84,9 @@ int virtio_devices_init(struct virtio_devices *vd, const struct config *cfg, str
 			struct event_loop *loop);
 void virtio_devices_destroy(struct virtio_devices *vd);
 
+/* The transport of planned slot `n` (snapshots walk every device), or NULL
+ * for a slot whose kind this function does not know yet: a new device
+ * kind adds its case here, and until then a snapshot refuses it. */
+struct virtio_mmio *virtio_devices_transport(struct virtio_devices *vd, unsigned n);
+
 #endif
