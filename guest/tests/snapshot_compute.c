@@ -66,6 +66,29 @@ static volatile uint32_t go[GUEST_MAX_CPUS];
 static volatile uint32_t ipis[GUEST_MAX_CPUS];
 static volatile bool failed;
 
+/* Time must run on across a snapshot: each round checks that the TSC and
+ * kvmclock (api.rst "KVM_SET_CLOCK"; the guest side is the pvclock ABI)
+ * never went backwards since the previous round on any CPU. */
+struct pvclock {
+	uint32_t version;
+	uint32_t pad0;
+	uint64_t tsc_timestamp;
+	uint64_t system_time;
+	uint32_t tsc_to_system_mul;
+	int8_t tsc_shift;
+	uint8_t flags;
+	uint8_t pad[2];
+};
+
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01
+#define KVM_CPUID_FEATURES      0x40000001
+#define KVM_FEATURE_CLOCKSOURCE2 3
+
+static struct pvclock pvclock[GUEST_MAX_CPUS] __aligned(64);
+static bool have_kvmclock;
+static volatile uint64_t last_tsc, last_ns;
+static volatile bool time_backwards;
+
 static void write_cr0(uint64_t v)
 {
 	__asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory");
@@ -86,6 +109,49 @@ static void enable_vector_unit(void *arg __unused)
 		write_cr4(read_cr4() | CR4_OSXSAVE_BIT);
 		__asm__ volatile("xsetbv" : : "c"(0), "a"((uint32_t)XCR0_AVX), "d"(0));
 	}
+	if (have_kvmclock)
+		wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uintptr_t)&pvclock[smp_id()] | 1);
+}
+
+static bool cpu_has_kvmclock(void)
+{
+	return cpuid(0x40000000, 0).eax >= KVM_CPUID_FEATURES &&
+	       (cpuid(KVM_CPUID_FEATURES, 0).eax & (1u << KVM_FEATURE_CLOCKSOURCE2));
+}
+
+/* Nanoseconds of this CPU's kvmclock (the pvclock ABI: version odd while
+ * KVM updates the area). */
+static uint64_t kvmclock_ns(void)
+{
+	volatile struct pvclock *p = &pvclock[smp_id()];
+	uint32_t version;
+	uint64_t ns;
+
+	do {
+		version = p->version;
+		barrier();
+		uint64_t delta = rdtsc() - p->tsc_timestamp;
+
+		if (p->tsc_shift >= 0)
+			delta <<= p->tsc_shift;
+		else
+			delta >>= -p->tsc_shift;
+		ns = p->system_time + (uint64_t)(((unsigned __int128)delta * p->tsc_to_system_mul) >> 32);
+		barrier();
+	} while ((version & 1) || version != p->version);
+	return ns;
+}
+
+/* The rounds run one after another, so each one's clocks must be at or
+ * after the previous one's, whichever CPU read them. */
+static void check_time(void)
+{
+	uint64_t tsc = rdtsc(), ns = have_kvmclock ? kvmclock_ns() : 0;
+
+	if (tsc < last_tsc || ns < last_ns)
+		time_backwards = true;
+	last_tsc = tsc;
+	last_ns = ns;
 }
 
 static bool cpu_has_avx2(void)
@@ -266,6 +332,7 @@ static long worker_turn(void *arg __unused)
 		return 0;
 	go[me] = 0;
 	r = round;
+	check_time();
 	digest = mix(baton, iters);
 	digest ^= disk_round(r, digest);
 	baton = digest;
@@ -316,6 +383,7 @@ int main(int argc __unused, char **argv __unused)
 		iters = 1;
 	nr_cpus = smp_init();
 	avx2 = cpu_has_avx2();
+	have_kvmclock = cpu_has_kvmclock();
 	on_cpus(enable_vector_unit, NULL);
 	idt_set_handler(TOKEN_VECTOR, token_handler);
 	setup_disk();
@@ -334,5 +402,7 @@ int main(int argc __unused, char **argv __unused)
 	       (unsigned long long)round, (unsigned long long)total);
 	report(!failed, "disk requests all succeeded");
 	report(round == rounds, "%llu rounds done", (unsigned long long)round);
+	report(!time_backwards, "TSC%s never went backwards between rounds",
+	       have_kvmclock ? " and kvmclock" : "");
 	return report_summary();
 }

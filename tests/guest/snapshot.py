@@ -95,7 +95,7 @@ class Harness:
         console = self.path(f"ref{cpus}.txt")
         self.run(self.boot_args(cpus, disk, console), 0)
         transcript = read(console)
-        if f"result " not in transcript or "SUMMARY: 2 tests, 0 unexpected" not in transcript:
+        if f"result " not in transcript or "SUMMARY: 3 tests, 0 unexpected" not in transcript:
             raise Failure(f"reference run did not finish:\n{transcript}")
         return transcript, read_bytes(disk)
 
@@ -181,6 +181,8 @@ def case_continue(h, cpus, paused):
         if "total restore->ready" in line or "entered the guest" in line:
             print(f"cpu{cpus}: {line}")
     check_same("the console transcript (before + after the snapshot)", pre + read(post), ref_text)
+    if "kvmclock never went backwards" not in ref_text:
+        raise Failure("the guest found no kvmclock to check")
     if read_bytes(disk) != ref_disk:
         raise Failure("the disk image differs from the uninterrupted run's")
     # Another snapshot, later in the run, restored from a memory file that
