@@ -440,6 +440,10 @@ int machine_create(const struct config *cfg, struct machine **out)
 
 	if (check_host_memory(cfg) < 0 || (!m->image && open_images(m) < 0))
 		goto fail;
+	if (cfg->snapshot.state_path[0] && snapshot_check_config(cfg, err, sizeof(err)) < 0) {
+		log_error("--snapshot-on-signal: %s", err);
+		goto fail;
+	}
 	/* Disk images are input too: a bad one is refused before anything
 	 * is created; virtio_devices_destroy closes what was opened. */
 	m->virtio_ready = true;

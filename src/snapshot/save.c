@@ -23,16 +23,23 @@
 #include "virtio/devices.h"
 #include "vm.h"
 
-int snapshot_check(const struct snapshot_machine *m, char *err, size_t errlen)
+int snapshot_check_config(const struct config *cfg, char *err, size_t errlen)
 {
-	const struct config *cfg = m->cfg;
-
 	/* Test devices with host resources the guest arms (ioeventfds). */
 	if (cfg->pci_testdev || cfg->pc_testdev) {
 		snprintf(err, errlen, "%s has no snapshot support",
 			 cfg->pci_testdev ? "--pci-testdev" : "--pc-testdev");
 		return -ENOTSUP;
 	}
+	return 0;
+}
+
+int snapshot_check(const struct snapshot_machine *m, char *err, size_t errlen)
+{
+	int ret = snapshot_check_config(m->cfg, err, errlen);
+
+	if (ret < 0)
+		return ret;
 	for (unsigned i = 0; i < m->virtio->plan.nr; i++) {
 		struct virtio_mmio *dev = virtio_devices_transport(m->virtio, i);
 

@@ -40,6 +40,10 @@ struct snapshot_machine {
 
 /* --- save.c --- */
 
+/* The part of snapshot_check that needs only the configuration, so that
+ * it can refuse before any output file exists. */
+int snapshot_check_config(const struct config *cfg, char *err, size_t errlen);
+
 /* Whether this machine can be saved at all: 0, or -ENOTSUP with a
  * one-line reason naming the device that cannot (checked at start-up when
  * --snapshot-on-signal is given, and again by snapshot_save). */
