@@ -49,7 +49,9 @@ int machine_config_decode(const uint8_t *data, size_t len, struct config *cfg, c
 	cfg->debug_exit = snap_get_u8(&c) != 0;
 	cfg->rng = snap_get_u8(&c) != 0;
 	/* The command line may be long: peek at its length to size it. */
-	cmdline_len = c.len - c.off >= 4 ? *(const uint32_t *)(c.data + c.off) : 0;
+	cmdline_len = 0;
+	if (c.len - c.off >= 4)
+		memcpy(&cmdline_len, c.data + c.off, 4);
 	if (cmdline_len > CMDLINE_MAX)
 		goto bad;
 	*cmdline = malloc(cmdline_len + 1);

@@ -87,6 +87,7 @@ class Harness:
         if p.returncode != expect:
             raise Failure(f"{' '.join(args)}: exit {p.returncode}, expected {expect}\n"
                           f"stderr:\n{p.stderr}")
+        check_clean(" ".join(args), p.stderr)
         return p
 
     def reference(self, cpus):
@@ -122,6 +123,7 @@ class Harness:
                 p.wait()
         if p.returncode != 0 or "snapshot: saved" not in err:
             raise Failure(f"save: exit {p.returncode}\n{err}")
+        check_clean("save", err)
         pre = read(console)
         if "result " in pre:
             raise Failure("the guest finished before the snapshot: make it run longer")
@@ -150,7 +152,14 @@ class Harness:
                 p.wait()
         if p.returncode != 0:
             raise Failure(f"restore: exit {p.returncode}\n{err}")
+        check_clean("restore", err)
         return err
+
+
+def check_clean(what, err):
+    """No sanitizer report (UBSan prints and carries on)."""
+    if "runtime error:" in err or "Sanitizer" in err:
+        raise Failure(f"{what}: sanitizer report:\n{err}")
 
 
 def read(path):
