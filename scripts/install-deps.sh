@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [--bench]
 set -euo pipefail
 
-packages=(gcc libc6-dev meson ninja-build pkg-config python3 libcmocka-dev liburing-dev spin iproute2)
+packages=(gcc libc6-dev meson ninja-build pkg-config python3 libcmocka-dev liburing-dev zlib1g-dev spin iproute2)
 if [[ "${1:-}" == "--bench" ]]; then
 	packages+=(valgrind qemu-system-x86)
 fi

@@ -14,6 +14,8 @@ enum {
 	OPT_MEMORY = 'm', OPT_HELP = 'h', OPT_VERSION = 'V',
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
 	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON, OPT_VSOCK, OPT_NET,
+	OPT_SNAPSHOT_ON_SIGNAL, OPT_SNAPSHOT_TIMING, OPT_RESTORE, OPT_MEMORY_FILE,
+	OPT_MEMORY_BACKEND, OPT_RESUME,
 };
 
 static const struct option long_options[] = {
@@ -34,6 +36,12 @@ static const struct option long_options[] = {
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
+	{ "snapshot-timing", no_argument, NULL, OPT_SNAPSHOT_TIMING },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "memory-file", required_argument, NULL, OPT_MEMORY_FILE },
+	{ "memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -77,6 +85,19 @@ void config_print_usage(FILE *out)
 	      "                         a virtio-net device on the TAP interface NAME\n"
 	      "                         (repeatable, up to 4; default MAC 02:4b:56:4d:00:N\n"
 	      "                         for the Nth --net, counting from 0)\n"
+	      "      --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue]\n"
+	      "                         on SIGUSR1 pause the VM and save it: state to STATE,\n"
+	      "                         RAM to PATH (default STATE.mem); then exit (default,\n"
+	      "                         status 0) or continue\n"
+	      "      --snapshot-timing  print each part's save/restore time on stderr\n"
+	      "      --restore STATE    restore a saved VM (its configuration comes from STATE;\n"
+	      "                         only --console, --exit-stats, --snapshot-* and the\n"
+	      "                         options below may be given with it)\n"
+	      "      --memory-file PATH the RAM file (default: the one STATE names)\n"
+	      "      --memory-backend private|uffd  how RAM is restored (default private:\n"
+	      "                         a copy-on-write mapping of the file)\n"
+	      "      --resume           run at once; without it the restored VM waits,\n"
+	      "                         paused, for SIGUSR2\n"
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "\n"
@@ -400,8 +421,79 @@ int config_parse_net(struct net_config *net, unsigned index, const char *text,
 	return 0;
 }
 
+/* Options that shape the guest machine: a restored VM takes all of these
+ * from its state file. */
+static bool describes_machine(int opt)
+{
+	switch (opt) {
+	case OPT_KERNEL: case OPT_INITRD: case OPT_CMDLINE: case OPT_CPUS: case OPT_MEMORY:
+	case OPT_DEBUG_EXIT: case OPT_PC_TESTDEV: case OPT_PCI_TESTDEV: case OPT_NO_ACPI:
+	case OPT_PIT_REINJECT: case OPT_RNG: case OPT_DISK:
+	case OPT_NET: case OPT_BALLOON: case OPT_VSOCK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *option_name(int opt)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (o->val == opt)
+			return o->name;
+	return "?";
+}
+
+int config_parse_snapshot(struct snapshot_config *snap, const char *text,
+			  char err[CONFIG_ERROR_MAX])
+{
+	const char *comma = strchr(text, ','), *p;
+	size_t path_len = comma ? (size_t)(comma - text) : strlen(text);
+	bool mem_given = false;
+
+	memset(snap, 0, sizeof(*snap));
+	snap->then = SNAPSHOT_THEN_EXIT;
+	if (path_len == 0)
+		fail("--snapshot-on-signal %s: no state file path before the options", text);
+	if (path_len + sizeof(".mem") > sizeof(snap->state_path))
+		fail("--snapshot-on-signal: state file path longer than %zu bytes",
+		     sizeof(snap->state_path) - sizeof(".mem"));
+	memcpy(snap->state_path, text, path_len);
+	for (p = comma; p; p = strchr(p, ',')) {
+		const char *word = ++p;
+		size_t len = strcspn(word, ",");
+
+		if (len > 4 && !strncmp(word, "mem=", 4)) {
+			if (len - 4 >= sizeof(snap->memory_path))
+				fail("--snapshot-on-signal: mem= path longer than %zu bytes",
+				     sizeof(snap->memory_path) - 1);
+			memcpy(snap->memory_path, word + 4, len - 4);
+			mem_given = true;
+		} else if (disk_option_is(word, len, "then=exit")) {
+			snap->then = SNAPSHOT_THEN_EXIT;
+		} else if (disk_option_is(word, len, "then=continue")) {
+			snap->then = SNAPSHOT_THEN_CONTINUE;
+		} else {
+			fail("--snapshot-on-signal %s: unknown option '%.*s' (expected mem=PATH, then=exit or then=continue)",
+			     text, (int)len, word);
+		}
+	}
+	if (!mem_given) {
+		/* path_len + 5 fits: checked above. */
+		memcpy(snap->memory_path, snap->state_path, path_len);
+		memcpy(snap->memory_path + path_len, ".mem", sizeof(".mem"));
+	}
+	if (!strcmp(snap->memory_path, snap->state_path))
+		fail("--snapshot-on-signal %s: the state and memory files must differ", text);
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX])
 {
+	/* The first option given that describes the guest machine: with
+	 * --restore the machine comes from the state file instead. */
+	const char *machine_option = NULL;
+	bool restore_only = false;
 	int opt, ret;
 
 	*cfg = (struct config){
@@ -416,6 +508,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 	optind = 0;  /* reset getopt: the tests parse several command lines */
 	opterr = 0;  /* we print our own one-line errors */
 	while ((opt = getopt_long(argc, argv, ":k:i:c:n:m:hV", long_options, NULL)) != -1) {
+		if (!machine_option && describes_machine(opt))
+			machine_option = option_name(opt);
 		switch (opt) {
 		case OPT_KERNEL: cfg->kernel_path = optarg; break;
 		case OPT_INITRD: cfg->initrd_path = optarg; break;
@@ -497,6 +591,30 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			else
 				fail("--pit-reinject %s: expected on or off", optarg);
 			break;
+		case OPT_SNAPSHOT_ON_SIGNAL:
+			ret = config_parse_snapshot(&cfg->snapshot, optarg, err);
+			if (ret < 0)
+				return ret;
+			break;
+		case OPT_SNAPSHOT_TIMING: cfg->snapshot_timing = true; break;
+		case OPT_RESTORE: cfg->restore_path = optarg; break;
+		case OPT_MEMORY_FILE:
+			cfg->restore_memory_path = optarg;
+			restore_only = true;
+			break;
+		case OPT_MEMORY_BACKEND:
+			if (!strcmp(optarg, "private"))
+				cfg->memory_backend = MEMORY_BACKEND_PRIVATE;
+			else if (!strcmp(optarg, "uffd"))
+				cfg->memory_backend = MEMORY_BACKEND_UFFD;
+			else
+				fail("--memory-backend %s: expected private or uffd", optarg);
+			restore_only = true;
+			break;
+		case OPT_RESUME:
+			cfg->restore_resume = true;
+			restore_only = true;
+			break;
 		case OPT_HELP: cfg->show_help = true; break;
 		case OPT_VERSION: cfg->show_version = true; break;
 		case ':':
@@ -514,6 +632,13 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 	if (optind < argc)
 		fail("unexpected argument '%s' (see --help)", argv[optind]);
 	if (cfg->show_help || cfg->show_version)
+		return 0;
+	if (cfg->restore_path && machine_option)
+		fail("--%s cannot be given with --restore: the machine's configuration comes from the state file",
+		     machine_option);
+	if (!cfg->restore_path && restore_only)
+		fail("--memory-file, --memory-backend and --resume need --restore STATE");
+	if (cfg->restore_path)
 		return 0;
 	if (!cfg->kernel_path)
 		fail("no kernel given: use --kernel PATH (see --help)");

@@ -81,6 +81,25 @@ enum console_kind {
 	CONSOLE_NONE,
 };
 
+/* --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue]: on SIGUSR1
+ * the VM is paused and saved (docs/snapshots.md). */
+enum snapshot_then {
+	SNAPSHOT_THEN_EXIT,          /* the VM ends once saved (status 0) */
+	SNAPSHOT_THEN_CONTINUE,      /* the VM runs on */
+};
+
+struct snapshot_config {
+	char state_path[PATH_MAX];   /* "" when not asked for */
+	char memory_path[PATH_MAX];  /* mem=, default STATE.mem */
+	enum snapshot_then then;
+};
+
+/* --memory-backend: how a restored guest's RAM gets its contents. */
+enum memory_backend {
+	MEMORY_BACKEND_PRIVATE,      /* MAP_PRIVATE of the memory file */
+	MEMORY_BACKEND_UFFD,         /* userfaultfd: pages filled on demand */
+};
+
 struct config {
 	const char *kernel_path;
 	const char *initrd_path;     /* NULL if none */
@@ -104,6 +123,14 @@ struct config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	bool show_help;
 	bool show_version;
+
+	/* Snapshots (docs/snapshots.md). */
+	struct snapshot_config snapshot;
+	bool snapshot_timing;        /* per-component save/restore times on stderr */
+	const char *restore_path;    /* --restore STATE; NULL: boot a kernel */
+	const char *restore_memory_path;  /* --memory-file; NULL: the state's */
+	enum memory_backend memory_backend;
+	bool restore_resume;         /* --resume: run at once, not paused */
 };
 
 #define CONFIG_ERROR_MAX 256
@@ -127,6 +154,11 @@ int config_parse_vsock(struct vsock_config *vsock, const char *text, char err[CO
  * reason in err. */
 int config_parse_net(struct net_config *net, unsigned index, const char *text,
 		     char err[CONFIG_ERROR_MAX]);
+
+/* Parse one --snapshot-on-signal value. Returns 0, or -EINVAL with a
+ * one-line reason in err. */
+int config_parse_snapshot(struct snapshot_config *snap, const char *text,
+			  char err[CONFIG_ERROR_MAX]);
 
 /* Parse argv. Returns 0, or -EINVAL with a one-line reason in err. */
 int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERROR_MAX]);

@@ -48,7 +48,7 @@ struct input_state {
 	int rx_ready_fd;   /* eventfd written by the UART on a vCPU thread */
 };
 
-static const int handled_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static const int handled_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
 
 int event_loop_block_signals(void)
 {
@@ -213,12 +213,20 @@ static bool pump_input(struct input_state *in, int epfd)
 	}
 }
 
-static int handle_signal(int sfd, struct vm *vm)
+static int handle_signal(int sfd, const struct event_loop_config *cfg)
 {
+	struct vm *vm = cfg->vm;
 	struct signalfd_siginfo si;
 
 	if (read(sfd, &si, sizeof(si)) != sizeof(si))
 		return 0;
+	if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+		if (cfg->user_signal)
+			cfg->user_signal(cfg->user_signal_ctx, (int)si.ssi_signo);
+		else
+			log_info("%s ignored", strsignal((int)si.ssi_signo));
+		return 0;
+	}
 	log_info("received %s, stopping the VM", strsignal((int)si.ssi_signo));
 	vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo);
 	return 0;
@@ -289,7 +297,7 @@ int event_loop_run(struct event_loop *loop, const struct event_loop_config *cfg)
 			case SOURCE_STOP:
 				break;  /* the loop condition sees it */
 			case SOURCE_SIGNAL:
-				handle_signal(sfd, cfg->vm);
+				handle_signal(sfd, cfg);
 				break;
 			case SOURCE_RX_READY:
 				if (read(in.rx_ready_fd, &count, sizeof(count)) < 0)

@@ -31,9 +31,14 @@ struct event_loop_config {
 	struct uart *uart;      /* where console input goes; NULL for none */
 	int input_fd;           /* console input, -1 for none */
 	bool escape_sequences;  /* Ctrl-A x quits (interactive terminals) */
+	/* SIGUSR1 and SIGUSR2 go here (snapshot triggers); NULL: logged and
+	 * ignored. Called on the loop thread. */
+	void (*user_signal)(void *ctx, int signo);
+	void *user_signal_ctx;
 };
 
-/* Block the signals the loop handles (SIGINT, SIGTERM, SIGHUP) in the
+/* Block the signals the loop handles (SIGINT, SIGTERM, SIGHUP, SIGUSR1,
+ * SIGUSR2) in the
  * calling thread, so threads created later inherit the mask and the
  * signals reach only the loop's signalfd. Call before creating threads. */
 int event_loop_block_signals(void);

@@ -19,6 +19,7 @@
 #include "layout.h"
 #include "log.h"
 #include "platform.h"
+#include "snapshot/snapshot.h"
 #include "vcpu.h"
 #include "virtio/devices.h"
 #include "vm.h"
@@ -40,6 +41,10 @@ struct machine {
 	bool platform_ready;
 	bool virtio_ready;
 	unsigned nr_created;  /* vCPUs created so far */
+	/* Snapshots: the state file being restored (NULL when booting a
+	 * kernel), and the triggers (SIGUSR1 save, SIGUSR2 resume). */
+	struct snapshot_image *image;
+	struct snapshot_control snapshot;
 };
 
 /* The guest's highest physical address must fit in the host CPU's
@@ -124,8 +129,12 @@ static int load_guest(struct machine *m, struct guest_memory *mem, struct boot_e
 		.acpi_rsdp = uses_acpi(m->cfg) ? ACPI_RSDP_ADDR : 0,
 	};
 	char err[BOOT_ERROR_MAX];
-	int ret = guest_memory_create(mem, m->cfg->memory_bytes);
+	int ret;
 
+	/* A restore's RAM is the memory file, loaded with everything. */
+	if (m->image)
+		return snapshot_image_memory(m->image, mem, &m->snapshot.timing);
+	ret = guest_memory_create(mem, m->cfg->memory_bytes);
 	if (ret < 0) {
 		log_error("cannot allocate %llu MiB of guest memory: %s",
 			  (unsigned long long)(m->cfg->memory_bytes >> 20), strerror(-ret));
@@ -199,6 +208,12 @@ static int open_console(struct machine *m)
 	return -EINVAL;
 }
 
+static void snapshot_view(struct machine *m, struct snapshot_machine *view)
+{
+	*view = (struct snapshot_machine){ .cfg = m->cfg, .kvm = &m->kvm, .vm = &m->vm,
+					   .platform = &m->platform, .virtio = &m->virtio };
+}
+
 static int create_vcpus(struct machine *m, const struct boot_entry *entry)
 {
 	struct vm *vm = &m->vm;
@@ -216,6 +231,9 @@ static int create_vcpus(struct machine *m, const struct boot_entry *entry)
 			return ret;
 		m->nr_created = i + 1;
 	}
+	/* A restored machine gets its state from the snapshot instead. */
+	if (m->image)
+		return 0;
 	/* The BSP starts at the loader's entry; APs wait in the in-kernel LAPIC
 	 * for INIT/SIPI (KVM's default MP state for vCPUs other than 0). */
 	return vcpu_set_boot_state(&vm->vcpus[0], entry);
@@ -273,9 +291,19 @@ static int start_vcpu_threads(struct machine *m, unsigned first)
 	return ret;
 }
 
+/* A restored VM without --resume waits, parked, for SIGUSR2. */
+static void prepare_start(struct machine *m)
+{
+	if (m->image && !m->cfg->restore_resume) {
+		snapshot_control_start_paused(&m->snapshot);
+		log_info("restore: %s ready and paused; send SIGUSR2 to resume", m->cfg->restore_path);
+	}
+}
+
 int machine_start(struct machine *m)
 {
 	enter_raw_terminal(m);
+	prepare_start(m);
 	return start_vcpu_threads(m, 0);
 }
 
@@ -286,6 +314,8 @@ static struct event_loop_config loop_config(struct machine *m)
 		.uart = &m->platform.com1,
 		.input_fd = m->cfg->console == CONSOLE_STDIO ? STDIN_FILENO : -1,
 		.escape_sequences = m->cfg->console == CONSOLE_STDIO && isatty(STDIN_FILENO),
+		.user_signal = snapshot_control_signal,
+		.user_signal_ctx = &m->snapshot,
 	};
 }
 
@@ -338,6 +368,7 @@ static int machine_run_boot_vcpu_here(struct machine *m)
 	int ret;
 
 	enter_raw_terminal(m);
+	prepare_start(m);
 	ret = pthread_create(&thread, NULL, loop_thread_main, &loop);
 	if (ret != 0) {
 		log_syscall_error("pthread_create(event loop)", ret);
@@ -353,6 +384,24 @@ static int machine_run_boot_vcpu_here(struct machine *m)
 	return finish(m, loop.ret);
 }
 
+/* The saved vCPU, VM and device state into the machine just built. */
+static int restore_machine_state(struct machine *m, const struct snapshot_machine *view,
+				 uint64_t restore_start)
+{
+	int ret = snapshot_restore(m->image, view, &m->snapshot.timing);
+
+	if (ret < 0)
+		return ret;
+	snap_timing_add(&m->snapshot.timing, snap_now_ns() - restore_start, "total restore->ready");
+	if (m->cfg->snapshot_timing)
+		snap_timing_print(&m->snapshot.timing, "restore", stderr);
+	log_info("restore: %s: machine ready in %.2f ms", m->cfg->restore_path,
+		 (double)(snap_now_ns() - restore_start) / 1e6);
+	m->vm.first_entry_hook = snapshot_control_first_entry;
+	m->vm.first_entry_ctx = &m->snapshot;
+	return 0;
+}
+
 int machine_create(const struct config *cfg, struct machine **out)
 {
 	/* ~80 KiB, mostly device slots that stay unused: untouched pages cost
@@ -362,6 +411,10 @@ int machine_create(const struct config *cfg, struct machine **out)
 	struct boot_entry entry;
 	char err[256];
 	int status = EXIT_STATUS_BAD_INPUT;
+
+	uint64_t restore_start = cfg->restore_path ? snap_now_ns() : 0;
+	struct snapshot_machine view;
+	int ret;
 
 	*out = NULL;
 	if (!m)
@@ -375,9 +428,24 @@ int machine_create(const struct config *cfg, struct machine **out)
 		zeroed_pages_free(m, sizeof(*m));
 		return EXIT_STATUS_VMM_ERROR;
 	}
+	/* A restore builds the machine the state file describes. */
+	if (cfg->restore_path) {
+		ret = snapshot_image_open(&m->image, cfg);
+		if (ret < 0) {
+			status = ret == -EINVAL ? EXIT_STATUS_BAD_INPUT : EXIT_STATUS_VMM_ERROR;
+			goto fail;
+		}
+		cfg = m->cfg = snapshot_image_config(m->image);
+	}
+	snapshot_view(m, &view);
+	snapshot_control_init(&m->snapshot, &view, restore_start);
 
-	if (check_host_memory(cfg) < 0 || open_images(m) < 0)
+	if (check_host_memory(cfg) < 0 || (!m->image && open_images(m) < 0))
 		goto fail;
+	if (cfg->snapshot.state_path[0] && snapshot_check_config(cfg, err, sizeof(err)) < 0) {
+		log_error("--snapshot-on-signal: %s", err);
+		goto fail;
+	}
 	/* Disk images are input too: a bad one is refused before anything
 	 * is created; virtio_devices_destroy closes what was opened. */
 	m->virtio_ready = true;
@@ -427,10 +495,23 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->platform_ready = true;
 	if (virtio_devices_init(&m->virtio, cfg, &m->vm, &m->loop) < 0)
 		goto fail;
-	if (cfg->acpi && write_acpi_tables(m) < 0)
+	if (cfg->snapshot.state_path[0] && snapshot_check(&view, err, sizeof(err)) < 0) {
+		log_error("--snapshot-on-signal: %s", err);
+		status = EXIT_STATUS_BAD_INPUT;
+		goto fail;
+	}
+	/* A restored guest's memory already holds its tables. */
+	if (!m->image && cfg->acpi && write_acpi_tables(m) < 0)
 		goto fail;
 	if (create_vcpus(m, &entry) < 0)
 		goto fail;
+	if (m->image) {
+		ret = restore_machine_state(m, &view, restore_start);
+		if (ret < 0) {
+			status = ret == -EINVAL ? EXIT_STATUS_BAD_INPUT : EXIT_STATUS_VMM_ERROR;
+			goto fail;
+		}
+	}
 	*out = m;
 	return EXIT_STATUS_OK;
 
@@ -459,6 +540,8 @@ void machine_destroy(struct machine *m)
 	image_file_close(&m->initrd);
 	image_file_close(&m->kernel);
 	free(m->cmdline);
+	/* After the VM: the memory back-end serves its RAM until then. */
+	snapshot_image_close(m->image);
 	zeroed_pages_free(m, sizeof(*m));
 }
 

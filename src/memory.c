@@ -1,6 +1,7 @@
 #include "memory.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -69,6 +70,32 @@ int guest_memory_create_anonymous(struct guest_memory *mem, uint64_t size)
 	if (size == 0)
 		return -EINVAL;
 	return map_ram(mem, size, -1);
+}
+
+int guest_memory_map_file(struct guest_memory *mem, int fd, uint64_t offset, uint64_t size)
+{
+	void *host;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	if (size == 0 || (offset & 0xfff) || offset > (uint64_t)INT64_MAX) {
+		close(fd);
+		return -EINVAL;
+	}
+	/* MAP_NORESERVE as for fresh RAM: copy-on-write pages are committed
+	 * only as the guest writes them. */
+	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)offset);
+	if (host == MAP_FAILED) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	mem->host = host;
+	mem->fd = fd;
+	mem->private_file = true;
+	guest_memory_layout(mem, size);
+	return 0;
 }
 
 void guest_memory_destroy(struct guest_memory *mem)

@@ -19,6 +19,8 @@ struct guest_memory {
 	uint8_t *host;         /* base of the host mapping, size bytes */
 	uint64_t size;         /* total RAM */
 	int fd;                /* memfd backing the RAM, -1 if anonymous */
+	bool private_file;     /* fd is a file mapped copy-on-write (a restored
+				* snapshot's memory file), not the memfd */
 	unsigned nr_regions;
 	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
 };
@@ -32,6 +34,14 @@ int guest_memory_create(struct guest_memory *mem, uint64_t size);
 
 /* Allocate RAM from anonymous memory (unit tests; no memfd needed). */
 int guest_memory_create_anonymous(struct guest_memory *mem, uint64_t size);
+
+/* RAM from `size` bytes of the open file `fd` at `offset` (page aligned),
+ * mapped MAP_PRIVATE: the guest starts with the file's contents, pages
+ * are read in as the guest touches them, and its writes stay private to
+ * this process (the file never changes). What a snapshot restore maps,
+ * so its cost does not grow with the RAM size. Takes `fd` (closed by
+ * guest_memory_destroy, also on failure). Returns 0 or -errno. */
+int guest_memory_map_file(struct guest_memory *mem, int fd, uint64_t offset, uint64_t size);
 
 void guest_memory_destroy(struct guest_memory *mem);
 

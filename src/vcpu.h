@@ -58,6 +58,7 @@ struct vcpu {
 	atomic_int mode;                /* enum vcpu_mode */
 	atomic_uint requests;           /* enum vcpu_request bits */
 	atomic_uint_fast64_t kicks_signalled;  /* kicks that needed a signal */
+	bool entered;                   /* has run KVM_RUN into the guest (vCPU thread) */
 	struct exit_stats stats;
 };
 

@@ -76,6 +76,21 @@ void vcpu_kick(struct vcpu *vcpu, unsigned requests)
 	}
 }
 
+static inline long kvm_run_ioctl(int fd);
+
+/* api.rst, KVM_RUN: a port or MMIO exit's instruction completes only when
+ * KVM_RUN is entered again, and "the pending state of the operation is not
+ * preserved in state which is visible to userspace". A pause may be
+ * followed by a snapshot, so before parking, enter once with immediate_exit
+ * set: KVM completes the instruction and returns -EINTR without running
+ * any guest code. Harmless when nothing is pending. */
+static void complete_pending_exit(struct vcpu *vcpu)
+{
+	vcpu->run->immediate_exit = 1;
+	(void)kvm_run_ioctl(vcpu->fd);
+	vcpu->run->immediate_exit = 0;
+}
+
 /* Act on the posted requests. Returns false when the loop must end. */
 static bool handle_requests(struct vcpu *vcpu, unsigned requests)
 {
@@ -90,8 +105,11 @@ static bool handle_requests(struct vcpu *vcpu, unsigned requests)
 	}
 	if ((requests & VCPU_REQUEST_HOOK_MASK) && vm->request_hook)
 		vm->request_hook(vm->request_hook_ctx, vcpu, requests & VCPU_REQUEST_HOOK_MASK);
-	if (requests & VCPU_REQUEST_PAUSE)
+	if (requests & VCPU_REQUEST_PAUSE) {
+		if (vcpu->entered)
+			complete_pending_exit(vcpu);
 		vm_park_vcpu(vm, vcpu);
+	}
 	return true;
 }
 
@@ -127,6 +145,11 @@ static void *vcpu_thread_main(void *arg)
 			if (!handle_requests(vcpu, requests))
 				break;
 			continue;
+		}
+		if (__builtin_expect(!vcpu->entered, 0)) {
+			vcpu->entered = true;
+			if (vm->first_entry_hook)
+				vm->first_entry_hook(vm->first_entry_ctx, vcpu);
 		}
 		/* [V3] enter; a kick since V1 has set immediate_exit or is a
 		 * pending signal, so this returns at once if one came. */

@@ -51,6 +51,11 @@ struct vm {
 	 * VCPU_REQUEST_HOOK_MASK (set before the vCPUs start). */
 	void (*request_hook)(void *ctx, struct vcpu *vcpu, unsigned requests);
 	void *request_hook_ctx;
+
+	/* Called on each vCPU's thread just before its first KVM_RUN (a
+	 * restore times restore -> running with it); NULL for none. */
+	void (*first_entry_hook)(void *ctx, struct vcpu *vcpu);
+	void *first_entry_ctx;
 };
 
 /* Create the VM around `mem` (guest RAM, already loaded with the guest;

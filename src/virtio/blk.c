@@ -3,6 +3,7 @@
 #include "virtio/blk.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "event_loop.h"
 #include "log.h"
+#include "snapshot/buf.h"
 
 _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "§5.2.6: the header is 16 bytes");
 _Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "§5.2.6: a segment is 16 bytes");
@@ -377,6 +379,57 @@ static void blk_reset(void *opaque)
 	blk->writeback = 0;
 }
 
+/* Snapshots: every request the back-end holds is finished and pushed
+ * before the state is saved (event-loop thread, VM paused, lock not
+ * held), so a restored disk has nothing in flight and the guest sees each
+ * request complete exactly once. */
+#define BLK_QUIESCE_TIMEOUT_MS 30000
+
+static int blk_quiesce(void *opaque, struct virtio_mmio *dev)
+{
+	struct virtio_blk *blk = opaque;
+	struct pollfd pfd = { .fd = blk_backend_fd(blk->backend), .events = POLLIN };
+	int waited = 0;
+
+	(void)dev;
+	while (blk_backend_in_flight(blk->backend) || (blk->stalled && blk->nr_free)) {
+		if (waited >= BLK_QUIESCE_TIMEOUT_MS) {
+			log_error("disk %s: %u requests still in flight after %d s", blk->name,
+				  blk_backend_in_flight(blk->backend), BLK_QUIESCE_TIMEOUT_MS / 1000);
+			return -ETIMEDOUT;
+		}
+		if (poll(&pfd, 1, 10) < 0 && errno != EINTR)
+			return log_syscall_error("poll(disk completions)", errno);
+		waited += 10;
+		virtio_blk_process(blk);
+	}
+	return 0;
+}
+
+static void blk_state_save(void *opaque, struct snap_buf *out)
+{
+	struct virtio_blk *blk = opaque;
+
+	snap_buf_put_u8(out, blk->writeback_written);
+	snap_buf_put_u8(out, blk->writeback);
+}
+
+static int blk_state_load(void *opaque, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	struct virtio_blk *blk = opaque;
+	struct snap_cursor c;
+
+	snap_cursor_init(&c, data, len);
+	blk->writeback_written = snap_get_u8(&c) != 0;
+	blk->writeback = snap_get_u8(&c) ? 1 : 0;
+	if (!snap_cursor_done(&c)) {
+		snprintf(err, errlen, "disk %s: device state of %zu bytes does not decode", blk->name,
+			 len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct virtio_device_ops blk_ops_template = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -388,6 +441,9 @@ static const struct virtio_device_ops blk_ops_template = {
 	.activate = blk_activate,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
+	.state_save = blk_state_save,
+	.state_load = blk_state_load,
 };
 
 static unsigned log2_u32(uint32_t v)

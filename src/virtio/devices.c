@@ -175,6 +175,7 @@ static int slot_init(struct virtio_devices *vd, const struct virtio_device_slot 
 		ret = virtio_vsock_init(&vd->vsock, &vm->mem, slot->base, slot->gsi, cfg->vsock.cid);
 		if (ret < 0)
 			return ret;
+		vd->vsock_ready = true;
 		return virtio_vsock_attach(&vd->vsock, vm, loop);
 	case VIRTIO_DEVICE_NET: {
 		unsigned i = slot->index;
@@ -250,4 +251,26 @@ void virtio_devices_print_stats(struct virtio_devices *vd, FILE *out)
 {
 	if (vd->balloon_ready)
 		virtio_balloon_print_stats(&vd->balloon, out);
+}
+
+struct virtio_mmio *virtio_devices_transport(struct virtio_devices *vd, unsigned n)
+{
+	const struct virtio_device_slot *slot;
+
+	if (n >= vd->plan.nr)
+		return NULL;
+	slot = &vd->plan.slots[n];
+	switch (slot->kind) {
+	case VIRTIO_DEVICE_RNG:
+		return vd->rng_ready ? &vd->rng.mmio : NULL;
+	case VIRTIO_DEVICE_BLK:
+		return vd->disk_ready[slot->index] ? &vd->disks[slot->index].mmio : NULL;
+	case VIRTIO_DEVICE_NET:
+		return vd->nets[slot->index] ? &vd->nets[slot->index]->mmio : NULL;
+	case VIRTIO_DEVICE_BALLOON:
+		return vd->balloon_ready ? &vd->balloon.mmio : NULL;
+	case VIRTIO_DEVICE_VSOCK:
+		return vd->vsock_ready ? &vd->vsock.mmio : NULL;
+	}
+	return NULL;
 }

@@ -115,4 +115,9 @@ void virtio_devices_destroy(struct virtio_devices *vd);
 /* Device statistics for --exit-stats (so far the balloon's), on `out`. */
 void virtio_devices_print_stats(struct virtio_devices *vd, FILE *out);
 
+/* The transport of planned slot `n` (snapshots walk every device), or NULL
+ * for a slot whose kind this function does not know yet: a new device
+ * kind adds its case here, and until then a snapshot refuses it. */
+struct virtio_mmio *virtio_devices_transport(struct virtio_devices *vd, unsigned n);
+
 #endif

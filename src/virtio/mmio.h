@@ -34,6 +34,7 @@
 struct vm;
 struct event_loop;
 struct virtio_mmio;
+struct snap_buf;
 
 #define VIRTIO_MMIO_WINDOW      0x1000   /* bytes of register space per device */
 #define VIRTIO_MMIO_MAX_QUEUES  8
@@ -130,6 +131,22 @@ struct virtio_device_ops {
 	/* The device is reset (Status written 0): drop in-flight work; any
 	 * later completion of it is discarded (virtio_mmio_complete). */
 	void (*reset)(void *opaque);
+
+	/* Snapshots (docs/snapshots.md). A device with state_save NULL
+	 * cannot be saved: a snapshot of a VM that has it is refused, naming
+	 * it. The transport saves its own registers and queue positions
+	 * (virtio_mmio_state_save); these carry only the back-end's state.
+	 *
+	 * quiesce (optional): event-loop thread, VM paused, lock NOT held.
+	 * Finish every request in flight (complete and push it) so that
+	 * nothing lives outside guest memory and the saved state. Returns 0
+	 * or -errno.
+	 * state_save: lock held. Append the back-end's state to `out`.
+	 * state_load: lock held, on a device fresh from init, before any
+	 * vCPU runs. Returns 0, or -EINVAL with a one-line reason in err. */
+	int (*quiesce)(void *opaque, struct virtio_mmio *dev);
+	void (*state_save)(void *opaque, struct snap_buf *out);
+	int (*state_load)(void *opaque, const uint8_t *data, size_t len, char *err, size_t errlen);
 };
 
 struct virtio_mmio {
@@ -222,6 +239,33 @@ static inline bool virtio_mmio_has_feature(const struct virtio_mmio *dev, unsign
 {
 	return bit < 64 && (dev->driver_features >> bit) & 1;
 }
+
+/* Snapshots (mmio_state.c). Whether the back-end can be saved at all. */
+static inline bool virtio_mmio_can_snapshot(const struct virtio_mmio *dev)
+{
+	return dev->ops->state_save && dev->ops->state_load;
+}
+
+/* With the VM paused, on the event-loop thread: service notifications the
+ * guest made that the loop has not seen yet, then the back-end's quiesce.
+ * Returns 0 or -errno (logged). */
+int virtio_mmio_quiesce(struct virtio_mmio *dev);
+
+/* The transport's registers and every queue's configuration and position,
+ * then the back-end's state_save, as two byte strings. Takes the lock.
+ * Returns 0, or -EBUSY (logged) if a request is still in flight (the
+ * back-end did not quiesce). */
+int virtio_mmio_state_save(struct virtio_mmio *dev, struct snap_buf *transport,
+			    struct snap_buf *backend);
+
+/* Load what state_save wrote into a device fresh from init and attached
+ * (before any vCPU runs): registers, queues re-activated and put back at
+ * their positions, back-end state; then the interrupt line re-asserted if
+ * an interrupt was pending, and every ready queue looked at once (a
+ * notification the old process had not serviced is not lost). Returns 0,
+ * or -EINVAL with a one-line reason in err. Takes the lock. */
+int virtio_mmio_state_load(struct virtio_mmio *dev, const uint8_t *transport, size_t transport_len,
+			   const uint8_t *backend, size_t backend_len, char *err, size_t errlen);
 
 /* The back-end changed its configuration space: bump ConfigGeneration
  * and raise a configuration-change interrupt (§4.2.2, §2.5.1). Lock held. */

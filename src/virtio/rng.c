@@ -2,6 +2,7 @@
 #include "virtio/rng.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/random.h>
 
 /* Fill up to `len` bytes of `seg` from the host's entropy pool. Returns the
@@ -52,6 +53,25 @@ static int rng_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 	return ret;
 }
 
+/* Snapshots: nothing beyond the transport's state (the byte counter is
+ * a statistic), and requests complete inside queue_notify. */
+static void rng_state_save(void *opaque, struct snap_buf *out)
+{
+	(void)opaque;
+	(void)out;
+}
+
+static int rng_state_load(void *opaque, const uint8_t *data, size_t len, char *err, size_t errlen)
+{
+	(void)opaque;
+	(void)data;
+	if (len) {
+		snprintf(err, errlen, "virtio-rng: %zu bytes of device state, expected none", len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct virtio_device_ops rng_ops = {
 	.name = "virtio-rng",
 	.device_id = VIRTIO_ID_ENTROPY,
@@ -60,6 +80,8 @@ static const struct virtio_device_ops rng_ops = {
 	.queue_size_max = VIRTIO_RNG_QUEUE_SIZE,
 	.config_size = 0,
 	.queue_notify = rng_queue_notify,
+	.state_save = rng_state_save,
+	.state_load = rng_state_load,
 };
 
 int virtio_rng_init(struct virtio_rng *rng, const struct guest_memory *mem, uint64_t base,

@@ -195,6 +195,25 @@ def cases():
         # The loopback interface exists and is not a TAP: TUNSETIFF refuses
         # it (or /dev/net/tun is missing); either way nothing is created.
         "net_not_a_tap": (False, lambda t, g: (["--kernel", hello(g), "--net", "tap=lo"], "--net tap=lo")),
+        # Snapshots (docs/snapshots.md; tests/guest/snapshot.py damages real ones).
+        "restore_missing": (False, lambda t, g: (["--restore", os.path.join(t, "nope.snap")],
+                                                 "nope.snap: No such file")),
+        "restore_not_a_snapshot": (False, lambda t, g: (["--restore", hello(g)], "not a kvmrun snapshot")),
+        "restore_with_kernel": (False, lambda t, g: (["--restore", "x.snap", "--kernel", hello(g)],
+                                                     "--kernel cannot be given with --restore")),
+        "restore_with_cpus": (False, lambda t, g: (["--restore", "x.snap", "--cpus", "2"],
+                                                   "--cpus cannot be given with --restore")),
+        "resume_without_restore": (False, lambda t, g: (["--kernel", hello(g), "--resume"],
+                                                        "need --restore")),
+        "memory_backend_bad": (False, lambda t, g: (["--restore", "x.snap", "--memory-backend", "disk"],
+                                                    "expected private or uffd")),
+        "snapshot_bad_option": (False, lambda t, g: (["--kernel", hello(g), "--snapshot-on-signal",
+                                                      "s,then=later"], "then=later")),
+        "snapshot_same_files": (False, lambda t, g: (["--kernel", hello(g), "--snapshot-on-signal",
+                                                      "s,mem=s"], "must differ")),
+        "snapshot_pci_testdev": (True, lambda t, g: (["--kernel", hello(g), "--pci-testdev",
+                                                      "--snapshot-on-signal", os.path.join(t, "s")],
+                                                     "no snapshot support")),
     }
 
 

@@ -1,0 +1,118 @@
+/* Snapshot triggers and restore timing. See snapshot.h.
+ *
+ * Until the control API exists, signals drive snapshots: SIGUSR1 saves
+ * (with --snapshot-on-signal), SIGUSR2 resumes a VM restored without
+ * --resume. Both arrive on the event-loop thread (its signalfd), which is
+ * also where device back-ends run, so a save can finish their requests
+ * without any hand-off. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "snapshot/snapshot.h"
+#include "vcpu.h"
+#include "vm.h"
+
+void snapshot_control_init(struct snapshot_control *ctl, const struct snapshot_machine *m,
+			   uint64_t restore_start_ns)
+{
+	ctl->machine = *m;
+	ctl->restored = restore_start_ns != 0;
+	ctl->waiting_for_resume = false;
+	ctl->restore_start_ns = restore_start_ns;
+	ctl->resume_ns = 0;
+	ctl->timing.nr = 0;
+	ctl->timing.dropped = 0;
+}
+
+void snapshot_control_start_paused(struct snapshot_control *ctl)
+{
+	struct vm *vm = ctl->machine.vm;
+
+	ctl->waiting_for_resume = true;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->paused = true;
+	pthread_mutex_unlock(&vm->pause_lock);
+	/* Posted before the threads exist: each parks at its first request
+	 * check, before its first KVM_RUN. */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i], VCPU_REQUEST_PAUSE);
+}
+
+static double ms_since(uint64_t start)
+{
+	return (double)(snap_now_ns() - start) / 1e6;
+}
+
+static void save_on_signal(struct snapshot_control *ctl)
+{
+	const struct snapshot_config *sc = &ctl->machine.cfg->snapshot;
+	struct vm *vm = ctl->machine.vm;
+	uint64_t start = snap_now_ns(), paused;
+	int ret;
+
+	if (!sc->state_path[0]) {
+		log_info("SIGUSR1 ignored: no --snapshot-on-signal");
+		return;
+	}
+	ctl->timing.nr = 0;
+	ctl->timing.dropped = 0;
+	if (vm_pause(vm) < 0)
+		return;   /* the VM is stopping anyway */
+	paused = snap_now_ns();
+	snap_timing_add(&ctl->timing, paused - start, "pause");
+	ret = snapshot_save(&ctl->machine, sc, &ctl->timing);
+	snap_timing_add(&ctl->timing, snap_now_ns() - start, "total pause->saved");
+	if (ctl->machine.cfg->snapshot_timing)
+		snap_timing_print(&ctl->timing, "save", stderr);
+	if (ret < 0) {
+		/* Nothing is lost: the guest runs on. */
+		log_error("snapshot to %s failed; the VM continues", sc->state_path);
+		vm_resume(vm);
+		return;
+	}
+	log_info("snapshot: saved %s and %s in %.2f ms (vCPUs paused in %.2f ms)", sc->state_path,
+		 sc->memory_path, ms_since(start), (double)(paused - start) / 1e6);
+	if (sc->then == SNAPSHOT_THEN_EXIT)
+		vm_request_stop(vm, VM_STOP_SIGNAL, 0);   /* exit status 0 */
+	else
+		vm_resume(vm);
+}
+
+static void resume_on_signal(struct snapshot_control *ctl)
+{
+	if (!ctl->waiting_for_resume) {
+		log_info("SIGUSR2 ignored: no restored VM is waiting to be resumed");
+		return;
+	}
+	ctl->waiting_for_resume = false;
+	ctl->resume_ns = snap_now_ns();
+	log_info("restore: resuming on SIGUSR2");
+	vm_resume(ctl->machine.vm);
+}
+
+void snapshot_control_signal(void *opaque, int signo)
+{
+	struct snapshot_control *ctl = opaque;
+
+	if (signo == SIGUSR1)
+		save_on_signal(ctl);
+	else if (signo == SIGUSR2)
+		resume_on_signal(ctl);
+}
+
+void snapshot_control_first_entry(void *opaque, struct vcpu *vcpu)
+{
+	struct snapshot_control *ctl = opaque;
+
+	if (!ctl->restored || vcpu->index != 0)
+		return;
+	if (ctl->resume_ns)
+		log_info("restore: vCPU 0 entered the guest %.2f ms after SIGUSR2 (%.2f ms after the restore began)",
+			 ms_since(ctl->resume_ns), ms_since(ctl->restore_start_ns));
+	else
+		log_info("restore: vCPU 0 entered the guest %.2f ms after the restore began",
+			 ms_since(ctl->restore_start_ns));
+}

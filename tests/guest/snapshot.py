@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Snapshot tests (docs/snapshots.md): save a running guest on SIGUSR1,
+restore it in a fresh kvmrun, and check it ends exactly as a run that was
+never interrupted; and check that every damaged or mismatched file is
+refused with one error line and exit status 2.
+
+    snapshot.py --kvmrun PATH --guest-dir DIR --case NAME
+
+Cases:
+  cpu1      one vCPU, ymm/xmm state and a virtio-blk disk; restore --resume
+  cpu3      three vCPUs passing a token by IPI; restore paused, then SIGUSR2
+  refused   corrupted (a byte flipped in every section), truncated, other
+            version, mismatched memory file / configuration / disk, and
+            options that may not go with --restore: all exit 2, one line
+
+The guest is guest/tests/snapshot_compute.c. `--backend` picks the memory
+back-end the restores use (private now; uffd and diff variants reuse this
+harness). Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+SKIP = 77
+DISK_BYTES = 1 << 20
+ROUNDS = 60
+SNAP_AT_ROUND = 20           # SIGUSR1 once this round is on the console
+HEADER = 64                  # state file header bytes
+SECTION = 24                 # section header bytes
+TIMEOUT = 60
+
+
+class Failure(Exception):
+    pass
+
+
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+        return None
+    except OSError as e:
+        return f"/dev/kvm: {e.strerror}"
+
+
+def disk_pattern():
+    """The fresh disk: byte o is (o * 7 + (o >> 9) * 13 + 1) & 0xff."""
+    steps = bytes((7 * i) & 0xff for i in range(512))
+    out = bytearray()
+    for s in range(DISK_BYTES // 512):
+        base = (s * 512 * 7 + s * 13 + 1) & 0xff
+        out += bytes((b + base) & 0xff for b in steps)
+    return bytes(out)
+
+
+class Harness:
+    def __init__(self, kvmrun, guest_dir, backend, work):
+        self.kvmrun = kvmrun
+        self.image = os.path.join(guest_dir, "snapshot_compute.elf")
+        self.backend = backend
+        self.work = work
+        self.pattern = disk_pattern()
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def fresh_disk(self, name):
+        with open(self.path(name), "wb") as f:
+            f.write(self.pattern)
+        return self.path(name)
+
+    def boot_args(self, cpus, disk, console, extra=()):
+        return [self.kvmrun, "--kernel", self.image, "--cpus", str(cpus), "--memory", "64M",
+                "--disk", disk, "--console", "file:" + console,
+                "--cmdline", f"sectors={DISK_BYTES // 512} rounds={ROUNDS}", *extra]
+
+    def run(self, args, expect):
+        p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=TIMEOUT, text=True)
+        if p.returncode != expect:
+            raise Failure(f"{' '.join(args)}: exit {p.returncode}, expected {expect}\n"
+                          f"stderr:\n{p.stderr}")
+        check_clean(" ".join(args), p.stderr)
+        return p
+
+    def reference(self, cpus):
+        """An uninterrupted run: its transcript and final disk."""
+        disk = self.fresh_disk(f"ref{cpus}.img")
+        console = self.path(f"ref{cpus}.txt")
+        self.run(self.boot_args(cpus, disk, console), 0)
+        transcript = read(console)
+        if f"result " not in transcript or "SUMMARY: 3 tests, 0 unexpected" not in transcript:
+            raise Failure(f"reference run did not finish:\n{transcript}")
+        return transcript, read_bytes(disk)
+
+    def snapshot(self, cpus, tag, at_round=SNAP_AT_ROUND):
+        """Run until round `at_round` is on the console, SIGUSR1, and
+        return (state, memory, disk, transcript so far)."""
+        disk = self.fresh_disk(f"{tag}.img")
+        console = self.path(f"{tag}-pre.txt")
+        state = self.path(f"{tag}.snap")
+        args = self.boot_args(cpus, disk, console,
+                              ["--snapshot-on-signal", state, "--snapshot-timing"])
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + TIMEOUT
+        try:
+            while f"round {at_round} " not in read(console):
+                if p.poll() is not None or time.monotonic() > deadline:
+                    raise Failure(f"round {at_round} never came (exit {p.poll()})")
+                time.sleep(0.005)
+            p.send_signal(signal.SIGUSR1)
+            _, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if p.returncode != 0 or "snapshot: saved" not in err:
+            raise Failure(f"save: exit {p.returncode}\n{err}")
+        check_clean("save", err)
+        pre = read(console)
+        if "result " in pre:
+            raise Failure("the guest finished before the snapshot: make it run longer")
+        timing = [line for line in err.splitlines() if "total pause->saved" in line]
+        print(f"{tag}: saved after round {at_round}: {timing[0] if timing else err.strip()}")
+        return state, state + ".mem", disk, pre
+
+    def restore(self, state, console, extra=(), paused=False):
+        args = [self.kvmrun, "--restore", state, "--console", "file:" + console,
+                "--memory-backend", self.backend, "--snapshot-timing", *extra]
+        if not paused:
+            return self.run(args + ["--resume"], 0).stderr
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            if p.poll() is not None:
+                raise Failure(f"restored VM did not wait for SIGUSR2: {p.communicate()[1]}")
+            # Paused: the guest has printed nothing yet.
+            if read(console):
+                raise Failure("a paused restore ran guest code")
+            p.send_signal(signal.SIGUSR2)
+            _, err = p.communicate(timeout=TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if p.returncode != 0:
+            raise Failure(f"restore: exit {p.returncode}\n{err}")
+        check_clean("restore", err)
+        return err
+
+
+def check_clean(what, err):
+    """No sanitizer report (UBSan prints and carries on)."""
+    if "runtime error:" in err or "Sanitizer" in err:
+        raise Failure(f"{what}: sanitizer report:\n{err}")
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def check_same(what, got, want):
+    if got != want:
+        raise Failure(f"{what} differs from the uninterrupted run's\n--- got:\n{got}\n"
+                      f"--- want:\n{want}")
+
+
+def case_continue(h, cpus, paused):
+    ref_text, ref_disk = h.reference(cpus)
+    state, mem, disk, pre = h.snapshot(cpus, f"cpu{cpus}")
+    post = h.path(f"cpu{cpus}-post.txt")
+    err = h.restore(state, post, paused=paused)
+    for line in err.splitlines():
+        if "total restore->ready" in line or "entered the guest" in line:
+            print(f"cpu{cpus}: {line}")
+    check_same("the console transcript (before + after the snapshot)", pre + read(post), ref_text)
+    if "kvmclock never went backwards" not in ref_text:
+        raise Failure("the guest found no kvmclock to check")
+    if read_bytes(disk) != ref_disk:
+        raise Failure("the disk image differs from the uninterrupted run's")
+    # Another snapshot, later in the run, restored from a memory file that
+    # was moved: --memory-file overrides the path the state file records.
+    state2, mem2, disk2, pre2 = h.snapshot(cpus, f"cpu{cpus}b", at_round=2 * SNAP_AT_ROUND)
+    moved = h.path("moved.mem")
+    os.rename(mem2, moved)
+    post2 = h.path(f"cpu{cpus}b-post.txt")
+    h.restore(state2, post2, ["--memory-file", moved])
+    check_same("the transcript restored through --memory-file", pre2 + read(post2), ref_text)
+    if read_bytes(disk2) != ref_disk:
+        raise Failure("the disk image after the --memory-file restore differs")
+    print(f"cpu{cpus}: result and transcript equal the uninterrupted run's "
+          f"({len(ref_text.splitlines())} lines), disk equal")
+
+
+# --- refused files ---
+
+def sections(data):
+    """(offset, type, instance, length) of each section of a state file."""
+    out, off = [], HEADER
+    while off < len(data):
+        typ, inst, _flags, _crc, length = struct.unpack_from("<IIIIQ", data, off)
+        out.append((off, typ, inst, length))
+        off += SECTION + length
+    return out
+
+
+def reseal_section(data, off):
+    """Recompute the CRC of the section at `off` (after an edit)."""
+    typ, inst, flags, _crc, length = struct.unpack_from("<IIIIQ", data, off)
+    hdr = struct.pack("<IIIIQ", typ, inst, flags, 0, length)
+    crc = zlib.crc32(hdr + bytes(data[off + SECTION:off + SECTION + length]))
+    struct.pack_into("<I", data, off + 12, crc)
+
+
+def reseal_header(data):
+    struct.pack_into("<I", data, 60, zlib.crc32(bytes(data[:60])))
+
+
+def expect_refused(h, what, args, want=None):
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
+                       text=True)
+    lines = p.stderr.splitlines()
+    if p.returncode != 2 or len(lines) != 1 or not lines[0].startswith("kvmrun: error: "):
+        raise Failure(f"{what}: exit {p.returncode}, expected 2 with one error line; "
+                      f"stderr:\n{p.stderr}")
+    if want and want not in lines[0]:
+        raise Failure(f"{what}: the error does not say '{want}': {lines[0]}")
+    return lines[0]
+
+
+def restore_args(h, state, extra=()):
+    return [h.kvmrun, "--restore", state, "--console", "none", "--resume",
+            "--memory-backend", h.backend, *extra]
+
+
+def case_refused(h):
+    state, mem, disk, _ = h.snapshot(1, "bad")
+    good = read_bytes(state)
+    bad = h.path("bad-edit.snap")
+    n = 0
+
+    def try_state(what, data, want=None, extra=()):
+        nonlocal n
+        with open(bad, "wb") as f:
+            f.write(data)
+        line = expect_refused(h, what, restore_args(h, bad, extra), want)
+        n += 1
+        return line
+
+    secs = sections(good)
+    # A byte flipped in every section (its payload, or its header when empty).
+    for off, typ, inst, length in secs:
+        data = bytearray(good)
+        at = off + SECTION + length // 2 if length else off + 4
+        data[at] ^= 0x40
+        try_state(f"section type 0x{typ:x}[{inst}] corrupted", bytes(data))
+    # ... and in the header.
+    data = bytearray(good)
+    data[20] ^= 1
+    try_state("header corrupted", bytes(data), "header checksum")
+    # Truncated at several lengths.
+    for length in (0, 5, 63, 64, 100, len(good) // 2, len(good) - SECTION, len(good) - 1):
+        try_state(f"truncated to {length} bytes", good[:length])
+    # Another format version, with a header CRC that matches.
+    data = bytearray(good)
+    struct.pack_into("<I", data, 8, 2)
+    reseal_header(data)
+    try_state("format version 2", bytes(data), "version 2")
+    # An unknown mandatory section before END, properly sealed.
+    end_off = secs[-1][0]
+    extra = bytearray(struct.pack("<IIIIQ", 0x7ff, 0, 0, 0, 4) + b"abcd")
+    reseal_section(extra, 0)
+    try_state("unknown mandatory section", good[:end_off] + bytes(extra) + good[end_off:],
+              "unknown and mandatory")
+    # The configuration altered (16 MiB more RAM), its section resealed:
+    # the header's fingerprint no longer matches.
+    data = bytearray(good)
+    moff = next(off for off, typ, _, _ in secs if typ == 0x01)
+    size = struct.unpack_from("<Q", data, moff + SECTION)[0]
+    struct.pack_into("<Q", data, moff + SECTION, size + (16 << 20))
+    reseal_section(data, moff)
+    try_state("configuration altered", bytes(data), "fingerprint")
+
+    # Memory files: wrong size, another snapshot's, missing, not one.
+    wrong = h.path("wrong.mem")
+    shutil.copyfile(mem, wrong)
+    with open(wrong, "r+b") as f:
+        f.truncate(os.path.getsize(mem) - 4096)
+    expect_refused(h, "memory file truncated", restore_args(h, state, ["--memory-file", wrong]),
+                   "bytes, expected")
+    shutil.copyfile(mem, wrong)
+    with open(wrong, "r+b") as f:
+        hdr = bytearray(f.read(64))
+        struct.pack_into("<Q", hdr, 24, struct.unpack_from("<Q", hdr, 24)[0] ^ 1)
+        crc_at = 8 + 4 + 4 + 8 + 8 + 8 + 8 + 4
+        struct.pack_into("<I", hdr, crc_at, zlib.crc32(bytes(hdr[:crc_at])))
+        f.seek(0)
+        f.write(hdr)
+    expect_refused(h, "memory file of another snapshot",
+                   restore_args(h, state, ["--memory-file", wrong]), "another snapshot")
+    expect_refused(h, "memory file missing",
+                   restore_args(h, state, ["--memory-file", h.path("none.mem")]))
+    expect_refused(h, "memory file is the state file",
+                   restore_args(h, state, ["--memory-file", state]), "not a kvmrun memory file")
+    # The disk: resized, then gone.
+    saved_disk = read_bytes(disk)
+    with open(disk, "ab") as f:
+        f.write(b"\0" * 512)
+    expect_refused(h, "disk resized", restore_args(h, state), "it was")
+    os.unlink(disk)
+    expect_refused(h, "disk missing", restore_args(h, state), disk)
+    with open(disk, "wb") as f:
+        f.write(saved_disk)
+    # Not a state file at all, and missing.
+    expect_refused(h, "state file is a disk image", restore_args(h, disk), "not a kvmrun snapshot")
+    expect_refused(h, "state file missing", restore_args(h, h.path("none.snap")))
+    # Options that describe the machine may not go with --restore.
+    for opt in (["--cpus", "2"], ["--memory", "128M"], ["--disk", disk], ["--rng"],
+                ["--kernel", h.image]):
+        expect_refused(h, f"--restore with {opt[0]}", restore_args(h, state, opt),
+                       "cannot be given with --restore")
+    expect_refused(h, "--resume without --restore", [h.kvmrun, "--kernel", h.image, "--resume"],
+                   "need --restore")
+    # A device without snapshot support: refused when the VM starts.
+    expect_refused(h, "--snapshot-on-signal with --pci-testdev",
+                   [h.kvmrun, "--kernel", h.image, "--pci-testdev", "--console", "none",
+                    "--snapshot-on-signal", h.path("x.snap")], "no snapshot support")
+    # And the untouched files still restore.
+    post = h.path("bad-post.txt")
+    h.restore(state, post)
+    if "result " not in read(post):
+        raise Failure("the untouched snapshot did not restore after the refusals")
+    print(f"refused: {n} damaged state files and every mismatch refused with exit 2")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kvmrun", required=True)
+    ap.add_argument("--guest-dir", required=True)
+    ap.add_argument("--case", required=True, choices=["cpu1", "cpu3", "refused"])
+    ap.add_argument("--backend", default="private")
+    args = ap.parse_args()
+
+    reason = kvm_usable()
+    if reason:
+        print(f"SKIP: {reason}: KVM tests cannot run", file=sys.stderr)
+        return SKIP
+    work = tempfile.mkdtemp(prefix="kvmrun-snapshot-")
+    h = Harness(args.kvmrun, args.guest_dir, args.backend, work)
+    try:
+        if args.case == "cpu1":
+            case_continue(h, 1, paused=False)
+        elif args.case == "cpu3":
+            case_continue(h, 3, paused=True)
+        else:
+            case_refused(h)
+    except (Failure, subprocess.TimeoutExpired) as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        print(f"(files kept in {work})", file=sys.stderr)
+        return 1
+    shutil.rmtree(work)
+    print("PASS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
