@@ -8,6 +8,8 @@
 #   bench/run.sh exits [OPTIONS]    the exit-path benchmark (bench/exits.py)
 #   bench/run.sh multiboot [OPTIONS]  kvmrun against QEMU pc on a Multiboot
 #                                   test kernel (bench/multiboot.py)
+#   bench/run.sh blk [OPTIONS]      virtio-blk from a guest against the same
+#                                   I/O from a host process (bench/blk.py)
 #
 # With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
@@ -16,9 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-which=(startup exits multiboot)
+which=(startup exits multiboot blk)
 case "${1:-}" in
-startup | exits | multiboot)
+startup | exits | multiboot | blk)
 	which=("$1")
 	shift
 	;;
