@@ -20,6 +20,10 @@ _Static_assert(offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "�
 _Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "§5.2.4 layout");
 _Static_assert(sizeof(struct virtio_blk_config) == 60, "§5.2.4 layout");
 
+/* Rounds of completions, new requests and their completions that
+ * virtio_blk_process runs before it returns to the event loop. */
+#define BLK_PROCESS_ROUNDS 16
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* One request in flight: the back-end request, where its status byte goes
@@ -351,18 +355,29 @@ static bool blk_ring_has_work(void *arg)
 
 void virtio_blk_process(struct virtio_blk *blk)
 {
-	blk_backend_process(blk->backend);
-	if (!blk->done && !(blk->stalled && blk->nr_free))
-		return;
-	/* Completions free slots and may end the back-end's busy period:
-	 * push them, then look at the ring again, for chains the driver
-	 * added without notifying (blk_queue_notify turned notifications
-	 * off while requests were in flight) or left waiting for a slot. */
-	blk->polling = true;
-	virtio_mmio_service(&blk->mmio, 0, blk_push_done, blk);
-	blk->polling = false;
-	if (blk_backend_in_flight(blk->backend))
-		return;
+	for (unsigned round = 1;; round++) {
+		blk_backend_process(blk->backend);
+		if (!blk->done && !(blk->stalled && blk->nr_free))
+			return;
+		/* Completions free slots and may end the back-end's busy
+		 * period: push them, then look at the ring again, for chains
+		 * the driver added without notifying (blk_queue_notify turned
+		 * notifications off while requests were in flight) or left
+		 * waiting for a slot. */
+		blk->polling = true;
+		virtio_mmio_service(&blk->mmio, 0, blk_push_done, blk);
+		blk->polling = false;
+		if (blk_backend_in_flight(blk->backend)) {
+			/* Reads the page cache could serve completed during the
+			 * submission: go on with them now rather than after a
+			 * trip through epoll, a bounded number of times so the
+			 * loop's other work is not starved. */
+			if (round < BLK_PROCESS_ROUNDS && blk_backend_has_completions(blk->backend))
+				continue;
+			return;
+		}
+		break;
+	}
 	/* Idle, and the driver still told not to notify: poll a while
 	 * (idle_poll.h), then pop what came or, with nothing in flight, ask
 	 * for notifications again (virtq_pop re-reads the ring after asking:

@@ -42,15 +42,9 @@ bool idle_poll_run(struct idle_poll *p, bool (*has_work)(void *arg), void *arg)
 	return true;
 }
 
-void idle_poll_work_arrived(struct idle_poll *p)
+void idle_poll_adapt(struct idle_poll *p, uint64_t late_ns)
 {
-	uint64_t late;
-
-	if (!p->gave_up_ns)
-		return;
-	late = monotonic_ns() - p->gave_up_ns;
-	p->gave_up_ns = 0;
-	if (late <= IDLE_POLL_MAX_NS) {
+	if (late_ns <= IDLE_POLL_MAX_NS) {
 		/* Too short: the request came soon after the poll stopped. */
 		p->window_ns = p->window_ns ? p->window_ns * 2 : IDLE_POLL_START_NS;
 		if (p->window_ns > IDLE_POLL_MAX_NS)
@@ -61,4 +55,15 @@ void idle_poll_work_arrived(struct idle_poll *p)
 		if (p->window_ns < IDLE_POLL_START_NS)
 			p->window_ns = 0;
 	}
+}
+
+void idle_poll_work_arrived(struct idle_poll *p)
+{
+	uint64_t late;
+
+	if (!p->gave_up_ns)
+		return;
+	late = monotonic_ns() - p->gave_up_ns;
+	p->gave_up_ns = 0;
+	idle_poll_adapt(p, late);
 }

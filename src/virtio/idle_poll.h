@@ -44,4 +44,8 @@ bool idle_poll_run(struct idle_poll *p, bool (*has_work)(void *arg), void *arg);
  * look right after the poll gave up): adapt the window. */
 void idle_poll_work_arrived(struct idle_poll *p);
 
+/* The rule itself, for a request that came `late_ns` after the poll gave
+ * up (idle_poll_work_arrived measures that). */
+void idle_poll_adapt(struct idle_poll *p, uint64_t late_ns);
+
 #endif

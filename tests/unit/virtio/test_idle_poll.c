@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -22,14 +21,6 @@ static bool has_work(void *arg)
 	struct work *w = arg;
 
 	return w->found_at && ++w->looks >= w->found_at;
-}
-
-static void sleep_ns(long ns)
-{
-	struct timespec ts = { ns / 1000000000L, ns % 1000000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
 }
 
 static void test_found(void **state)
@@ -48,40 +39,45 @@ static void test_found(void **state)
 	assert_int_equal(p.window_ns, IDLE_POLL_START_NS);
 }
 
-static void test_grows_then_shrinks(void **state)
+/* A poll that finds nothing gives up after about its window, and work
+ * arriving soon after that doubles the window. */
+static void test_gives_up(void **state)
 {
 	struct idle_poll p;
 	struct work none = { 0 };
 
 	(void)state;
 	idle_poll_init(&p);
-	/* Gave up, and the request came right after the window: too short. */
 	assert_false(idle_poll_run(&p, has_work, &none));
 	assert_int_equal(p.gave_up, 1);
-	sleep_ns(IDLE_POLL_START_NS);
+	assert_true(none.looks == 0);
+	assert_true(p.gave_up_ns != 0);
 	idle_poll_work_arrived(&p);
+	assert_int_equal(p.gave_up_ns, 0);
+	/* Unless this thread was descheduled for longer than the maximum. */
+	assert_true(p.window_ns == 2 * IDLE_POLL_START_NS || p.window_ns == 0);
+}
+
+static void test_grows_then_shrinks(void **state)
+{
+	struct idle_poll p;
+
+	(void)state;
+	idle_poll_init(&p);
+	idle_poll_adapt(&p, 1000);
 	assert_int_equal(p.window_ns, 2 * IDLE_POLL_START_NS);
 	/* Grows to the maximum and stays there. */
-	for (int i = 0; i < 8; i++) {
-		uint32_t before = p.window_ns;
-
-		assert_false(idle_poll_run(&p, has_work, &none));
-		idle_poll_work_arrived(&p);
-		if (p.window_ns == before)
-			assert_int_equal(before, IDLE_POLL_MAX_NS);
-	}
+	for (int i = 0; i < 8; i++)
+		idle_poll_adapt(&p, IDLE_POLL_MAX_NS);
 	assert_int_equal(p.window_ns, IDLE_POLL_MAX_NS);
 	/* Requests long after the poll gave up: halve, down to 0. */
-	for (int i = 0; i < 8; i++) {
-		assert_false(idle_poll_run(&p, has_work, &none));
-		sleep_ns(2 * IDLE_POLL_MAX_NS);
-		idle_poll_work_arrived(&p);
-	}
+	idle_poll_adapt(&p, IDLE_POLL_MAX_NS + 1);
+	assert_int_equal(p.window_ns, IDLE_POLL_MAX_NS / 2);
+	for (int i = 0; i < 8; i++)
+		idle_poll_adapt(&p, 10 * IDLE_POLL_MAX_NS);
 	assert_int_equal(p.window_ns, 0);
-	/* With no window one look, then a short gap brings polling back. */
-	none.looks = 0;
-	assert_false(idle_poll_run(&p, has_work, &none));
-	idle_poll_work_arrived(&p);
+	/* A short gap brings polling back. */
+	idle_poll_adapt(&p, 0);
 	assert_int_equal(p.window_ns, IDLE_POLL_START_NS);
 }
 
@@ -89,6 +85,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_found),
+		cmocka_unit_test(test_gives_up),
 		cmocka_unit_test(test_grows_then_shrinks),
 	};
 
