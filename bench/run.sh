@@ -9,6 +9,8 @@
 #   bench/run.sh multiboot [OPTIONS]  kvmrun against QEMU pc on a Multiboot
 #                                   test kernel (bench/multiboot.py)
 #   bench/run.sh net [OPTIONS]      virtio-net throughput over TAP (bench/net.py)
+#   bench/run.sh blk [OPTIONS]      virtio-blk from a guest against the same
+#                                   I/O from a host process (bench/blk.py)
 #
 # With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
@@ -17,9 +19,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-which=(startup exits multiboot net)
+which=(startup exits multiboot net blk)
 case "${1:-}" in
-startup | exits | multiboot | net)
+startup | exits | multiboot | net | blk)
 	which=("$1")
 	shift
 	;;

@@ -202,6 +202,23 @@ void vring_kick(struct vring *vq)
 	virtio_write(vq->dev, VIRTIO_MMIO_QUEUE_NOTIFY, vq->index);
 }
 
+/* used_event for "interrupt me after the next used entry", or with
+ * no_interrupts one that stays out of every window the device checks: the
+ * device only looks at the entries it pushed since its last decision,
+ * never 0x8000 of them. */
+static uint16_t used_event_value(const struct vring *vq)
+{
+	return vq->no_interrupts ? (uint16_t)(vq->last_used + 0x8000) : vq->last_used;
+}
+
+void vring_no_interrupts(struct vring *vq)
+{
+	vq->no_interrupts = true;
+	WRITE_ONCE(vq->avail->flags, VRING_AVAIL_F_NO_INTERRUPT);
+	if (vq->event_idx)
+		WRITE_ONCE(vq->avail->ring[vq->size], used_event_value(vq));
+}
+
 bool vring_poll(struct vring *vq, uint32_t *id, uint32_t *len)
 {
 	struct vring_used_elem e;
@@ -213,7 +230,7 @@ bool vring_poll(struct vring *vq, uint32_t *id, uint32_t *len)
 	e = vq->used->ring[vq->last_used & (vq->size - 1)];
 	vq->last_used++;
 	if (vq->event_idx)
-		WRITE_ONCE(vq->avail->ring[vq->size], vq->last_used);
+		WRITE_ONCE(vq->avail->ring[vq->size], used_event_value(vq));
 	*id = e.id;
 	*len = e.len;
 	return true;

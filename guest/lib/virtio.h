@@ -125,6 +125,7 @@ struct vring {
 	uint16_t kicked_idx;     /* avail_idx at the last vring_kick */
 	uint16_t next_desc;      /* descriptors are handed out round-robin */
 	bool event_idx;
+	bool no_interrupts;      /* vring_no_interrupts() was called */
 };
 
 /* One buffer of a chain. */
@@ -175,6 +176,12 @@ void vring_publish(struct vring *vq, uint16_t head);
 /* Notify the device (QueueNotify), unless it asked not to be (§2.7.10
  * avail_event with EVENT_IDX, else used->flags NO_NOTIFY). */
 void vring_kick(struct vring *vq);
+
+/* Ask the device for no used-buffer notifications at all (a driver that
+ * only polls): avail->flags NO_INTERRUPT, and with EVENT_IDX a used_event
+ * that vring_poll() keeps half the index space behind (§2.7.10), where
+ * the device's vring_need_event() never finds it. */
+void vring_no_interrupts(struct vring *vq);
 
 /* Take the next used element if there is one. */
 bool vring_poll(struct vring *vq, uint32_t *id, uint32_t *len);

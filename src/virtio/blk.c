@@ -22,6 +22,10 @@ _Static_assert(offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "�
 _Static_assert(offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "§5.2.4 layout");
 _Static_assert(sizeof(struct virtio_blk_config) == 60, "§5.2.4 layout");
 
+/* Rounds of completions, new requests and their completions that
+ * virtio_blk_process runs before it returns to the event loop. */
+#define BLK_PROCESS_ROUNDS 16
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* One request in flight: the back-end request, where its status byte goes
@@ -229,6 +233,10 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 	int ret = 0;
 
 	blk->stalled = false;
+	/* Work that came by notification, or right after the idle poll
+	 * gave up: tells the poll whether its window was long enough. */
+	if (!blk->polling && virtq_has_available(q))
+		idle_poll_work_arrived(&blk->poll);
 	for (;;) {
 		struct blk_slot *slot;
 		enum blk_status refuse;
@@ -241,6 +249,12 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 			blk->stalled = true;
 			break;
 		}
+		/* With requests in flight, their completions bring us back
+		 * here (virtio_blk_process), so the driver need not notify:
+		 * each notification is a VM exit, and a driver keeping the
+		 * queue full would otherwise notify for every few requests.
+		 * Likewise while virtio_blk_process is about to poll. */
+		virtq_set_notify_off(q, blk->polling || blk_backend_in_flight(blk->backend) != 0);
 		ret = virtq_pop(q, c);
 		if (ret <= 0)
 			break;
@@ -279,36 +293,99 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 	return ret < 0 ? ret : 0;
 }
 
-/* Back-end completion (event-loop thread, device lock not held). */
+/* Back-end completion (event-loop thread, device lock not held): the slot
+ * waits on the done list for blk_push_done, which gives the whole batch
+ * back under one hold of the device lock. */
 static void blk_complete(void *ctx, struct blk_request *req)
 {
 	struct virtio_blk *blk = ctx;
 	struct blk_slot *slot = container_of(req, struct blk_slot, req);
-	struct virtq *q = virtio_mmio_queue(&blk->mmio, 0);
-	uint32_t len = 1;
 
-	/* used.len counts every byte written into the chain (§2.7.8):
-	 * data read or the ID, then the status byte. */
-	if (req->op == BLK_OP_READ || req->op == BLK_OP_GET_ID)
-		len += req->bytes_written;
-	/* The status byte only while the chain still belongs to the queue
-	 * that popped it: after a reset the driver may have reused it. */
+	slot->next_free = NULL;
+	*blk->done_tail = slot;
+	blk->done_tail = &slot->next_free;
+}
+
+/* virtio_mmio_complete_fn, device lock held: status bytes and used
+ * elements of the done list, and its slots back to the free list. */
+static int blk_push_done(void *opaque, struct virtq *q)
+{
+	struct virtio_blk *blk = opaque;
+	struct blk_slot *slot, *next;
+	int ret = 0;
+
+	for (slot = blk->done; slot; slot = next) {
+		const struct blk_request *req = &slot->req;
+		uint32_t len = 1;
+		int r = -ESTALE;
+
+		next = slot->next_free;
+		/* used.len counts every byte written into the chain (§2.7.8):
+		 * data read or the ID, then the status byte. */
+		if (req->op == BLK_OP_READ || req->op == BLK_OP_GET_ID)
+			len += req->bytes_written;
+		/* Only while the chain still belongs to the queue that popped
+		 * it: after a reset the driver may have reused it (-ESTALE,
+		 * expected). */
+		if (q->ready && q->epoch == slot->epoch) {
+			*slot->status = status_byte(req->status);
+			r = virtq_push_epoch(q, slot->epoch, slot->head, len);
+		}
+		if (r < 0 && r != -ESTALE && ret == 0)
+			ret = r;
+		slot_put(blk, slot);
+	}
+	blk->done = NULL;
+	blk->done_tail = &blk->done;
+	return ret;
+}
+
+/* idle_poll's has_work: a chain in the ring, or no ring to poll. Under
+ * the device lock, taken for each look, so vCPU register accesses never
+ * wait longer than one look. */
+static bool blk_ring_has_work(void *arg)
+{
+	struct virtio_blk *blk = arg;
+	struct virtq *q = virtio_mmio_queue(&blk->mmio, 0);
+	bool work;
+
 	pthread_mutex_lock(&blk->mmio.lock);
-	if (q->ready && q->epoch == slot->epoch)
-		*slot->status = status_byte(req->status);
+	work = !q->ready || virtq_has_available(q);
 	pthread_mutex_unlock(&blk->mmio.lock);
-	/* -ESTALE (reset meanwhile) is expected; other errors put the
-	 * device in NEEDS_RESET inside virtio_mmio_complete. */
-	virtio_mmio_complete(&blk->mmio, 0, slot->epoch, slot->head, len);
-	slot_put(blk, slot);
+	return work;
 }
 
 void virtio_blk_process(struct virtio_blk *blk)
 {
-	blk_backend_process(blk->backend);
-	/* Slots came back: pick up the chains left waiting for them. */
-	if (blk->stalled && blk->nr_free)
-		virtio_mmio_notify(&blk->mmio, 0);
+	for (unsigned round = 1;; round++) {
+		blk_backend_process(blk->backend);
+		if (!blk->done && !(blk->stalled && blk->nr_free))
+			return;
+		/* Completions free slots and may end the back-end's busy
+		 * period: push them, then look at the ring again, for chains
+		 * the driver added without notifying (blk_queue_notify turned
+		 * notifications off while requests were in flight) or left
+		 * waiting for a slot. */
+		blk->polling = true;
+		virtio_mmio_service(&blk->mmio, 0, blk_push_done, blk);
+		blk->polling = false;
+		if (blk_backend_in_flight(blk->backend)) {
+			/* Reads the page cache could serve completed during the
+			 * submission: go on with them now rather than after a
+			 * trip through epoll, a bounded number of times so the
+			 * loop's other work is not starved. */
+			if (round < BLK_PROCESS_ROUNDS && blk_backend_has_completions(blk->backend))
+				continue;
+			return;
+		}
+		break;
+	}
+	/* Idle, and the driver still told not to notify: poll a while
+	 * (idle_poll.h), then pop what came or, with nothing in flight, ask
+	 * for notifications again (virtq_pop re-reads the ring after asking:
+	 * nothing added meanwhile is missed). */
+	idle_poll_run(&blk->poll, blk_ring_has_work, blk);
+	virtio_mmio_notify(&blk->mmio, 0);
 }
 
 static void blk_backend_ready(void *opaque, int fd, uint32_t events)
@@ -488,6 +565,8 @@ int virtio_blk_init(struct virtio_blk *blk, const struct guest_memory *mem, uint
 	memset(blk, 0, sizeof(*blk));
 	blk->backend = backend;
 	blk->name = name;
+	blk->done_tail = &blk->done;
+	idle_poll_init(&blk->poll);
 	blk_backend_set_completion(backend, blk_complete, blk);
 	blk_fill_config(blk);
 	blk->ops = blk_ops_template;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "virtio/blk_backend.h"
+#include "virtio/idle_poll.h"
 #include "virtio/mmio.h"
 #include "virtio/queue.h"
 
@@ -111,7 +112,11 @@ struct virtio_blk {
 	struct blk_slot *slots;          /* VIRTIO_BLK_QUEUE_SIZE of them */
 	struct blk_slot *free_slots;
 	unsigned nr_free;
+	struct blk_slot *done;           /* completed, not yet pushed */
+	struct blk_slot **done_tail;
 	bool stalled;                    /* chains left in the ring: no free slot */
+	bool polling;                    /* virtio_blk_process will poll the ring */
+	struct idle_poll poll;
 	struct virtq_chain chain;        /* scratch for virtq_pop */
 
 	bool attached;

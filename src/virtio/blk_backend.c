@@ -551,6 +551,11 @@ int blk_backend_fd(const struct blk_backend *b)
 	return b->event_fd;
 }
 
+bool blk_backend_has_completions(struct blk_backend *b)
+{
+	return b->ready.head || (b->uring && io_uring_cq_ready(&b->ring));
+}
+
 unsigned blk_backend_in_flight(const struct blk_backend *b)
 {
 	return b->in_flight;

@@ -152,6 +152,11 @@ int blk_backend_fd(const struct blk_backend *b);
  * multi-step requests. Returns the number of requests completed. */
 unsigned blk_backend_process(struct blk_backend *b);
 
+/* Whether blk_backend_process() would deliver something now (io_uring
+ * completions already posted, e.g. reads the kernel served from the page
+ * cache during the submission), without waiting for the fd. */
+bool blk_backend_has_completions(struct blk_backend *b);
+
 /* Requests submitted and not yet completed. */
 unsigned blk_backend_in_flight(const struct blk_backend *b);
 

@@ -360,6 +360,12 @@ const struct bus_device_ops virtio_mmio_bus_ops = {
 
 void virtio_mmio_notify(struct virtio_mmio *dev, unsigned index)
 {
+	virtio_mmio_service(dev, index, NULL, NULL);
+}
+
+void virtio_mmio_service(struct virtio_mmio *dev, unsigned index,
+			 virtio_mmio_complete_fn *complete, void *opaque)
+{
 	struct virtq *q;
 	int ret;
 
@@ -367,6 +373,11 @@ void virtio_mmio_notify(struct virtio_mmio *dev, unsigned index)
 		return;
 	q = &dev->queues[index];
 	pthread_mutex_lock(&dev->lock);
+	if (complete) {
+		ret = complete(opaque, q);
+		if (ret < 0 && ret != -ESTALE)
+			queue_failed(dev, index, ret);
+	}
 	/* §4.2.2.1: no queue access unless ready; §3.1.1: no buffers used
 	 * before DRIVER_OK; §2.1.2: nothing more once broken. */
 	if ((dev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) ==
@@ -376,10 +387,10 @@ void virtio_mmio_notify(struct virtio_mmio *dev, unsigned index)
 		ret = dev->ops->queue_notify(dev->opaque, dev, index);
 		if (ret < 0)
 			queue_failed(dev, index, ret);
-		/* A malformed chain was still returned to the used ring. */
-		if (virtq_needs_interrupt(q))
-			raise_interrupt(dev, VIRTIO_MMIO_INT_VRING);
 	}
+	/* A malformed chain was still returned to the used ring. */
+	if (virtq_needs_interrupt(q))
+		raise_interrupt(dev, VIRTIO_MMIO_INT_VRING);
 	pthread_mutex_unlock(&dev->lock);
 }
 

@@ -219,6 +219,20 @@ void virtio_mmio_notify(struct virtio_mmio *dev, unsigned index);
 int virtio_mmio_complete(struct virtio_mmio *dev, unsigned index, uint32_t epoch, uint16_t head,
 			 uint32_t len);
 
+/* An asynchronous back-end's batch: under one hold of the lock, call
+ * complete(opaque, q) to push the chains that finished (with
+ * virtq_push_epoch; its error, other than -ESTALE, puts the device in
+ * NEEDS_RESET), then service the queue as a notification would (the
+ * device's queue_notify, which picks up chains the driver added without
+ * notifying), then decide once whether to interrupt. One lock round trip
+ * and one interrupt check (a full fence) per batch instead of per chain.
+ * `complete` runs whatever the device status (completions of a broken or
+ * reset queue are still accounted for); queue_notify only as
+ * virtio_mmio_notify would run it. */
+typedef int virtio_mmio_complete_fn(void *opaque, struct virtq *q);
+void virtio_mmio_service(struct virtio_mmio *dev, unsigned index,
+			 virtio_mmio_complete_fn *complete, void *opaque);
+
 /* Put the device in NEEDS_RESET, naming why (an asynchronous back-end's
  * failure). Takes the lock. */
 void virtio_mmio_fail(struct virtio_mmio *dev, const char *why);

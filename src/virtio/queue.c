@@ -280,6 +280,11 @@ static int avail_pending(struct virtq *q, uint16_t *pending)
 	return 0;
 }
 
+bool virtq_has_available(const struct virtq *q)
+{
+	return q->ready && __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail;
+}
+
 int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 {
 	uint16_t pending;
@@ -290,18 +295,31 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	ret = avail_pending(q, &pending);
 	if (ret < 0)
 		return ret;
-	if (pending == 0 && q->event_idx) {
-		/* §2.7.10: ask for a notification at the next entry, then
-		 * look again, or an entry added meanwhile would wait for a
-		 * notification the driver already decided not to send. */
-		store16(avail_event_ptr(q), q->last_avail);
+	if (pending == 0 && q->notify_off) {
+		/* The back-end pops again on its own (virtq_set_notify_off):
+		 * avail_event stays behind the driver, which therefore does
+		 * not notify (§2.7.10); without EVENT_IDX, say so in flags
+		 * (§2.7.7). */
+		if (!q->event_idx)
+			store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
+		return 0;
+	}
+	if (pending == 0) {
+		/* §2.7.10: ask for a notification at the next entry (or
+		 * clear NO_NOTIFY), then look again, or an entry added
+		 * meanwhile would wait for a notification the driver already
+		 * decided not to send. */
+		if (q->event_idx)
+			store16(avail_event_ptr(q), q->last_avail);
+		else
+			store16(&q->used->flags, 0);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		ret = avail_pending(q, &pending);
 		if (ret < 0)
 			return ret;
+		if (pending == 0)
+			return 0;
 	}
-	if (pending == 0)
-		return 0;
 	if (q->in_flight >= q->size)
 		return fail(q, -EPROTO, "more than %u chains in flight (available index %u)", q->size,
 			    q->last_avail);

@@ -115,6 +115,9 @@ struct virtq {
 	uint16_t used_idx;         /* our copy of used->idx */
 	uint16_t signalled_used;   /* used_idx at the last interrupt decision */
 	uint16_t in_flight;        /* popped, not yet pushed (at most size) */
+	/* Set by the back-end (virtq_set_notify_off): it will pop again on
+	 * its own, so an empty ring does not ask the driver to notify. */
+	bool notify_off;
 	/* Incremented by every reset and activation: a completion carrying
 	 * an older epoch belongs to a queue the driver has since torn down
 	 * and is dropped (virtq_push_epoch). */
@@ -165,7 +168,8 @@ int virtq_activate(struct virtq *q, uint64_t features);
  * 0 (when its head index is in range), so the driver is not left waiting;
  * the caller should stop using the queue (the transport sets
  * DEVICE_NEEDS_RESET). With EVENT_IDX, an empty ring publishes avail_event
- * so the driver notifies for the next buffer (§2.7.10); so a back-end that
+ * so the driver notifies for the next buffer (§2.7.10; not with
+ * virtq_set_notify_off, see there); so a back-end that
  * stops popping before the ring is empty (a cap on work in flight) must
  * pop again later on its own, since no notification may come until it
  * has seen the ring empty. */
@@ -179,6 +183,26 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain);
  * driver cannot tell (the used ring is untouched). Returns 0, or -EINVAL
  * if fewer than `n` chains are in flight. */
 int virtq_unpop(struct virtq *q, uint16_t n);
+
+/* Whether the driver needs to notify the device of new buffers (§2.7.10
+ * with EVENT_IDX, §2.7.7 used->flags NO_NOTIFY without). By default
+ * (off = false) virtq_pop() asks for a notification whenever it finds the
+ * ring empty, then looks again. A back-end that has work in flight and
+ * pops again when that work completes sets off = true before popping:
+ * the empty ring then leaves avail_event where it was (behind the
+ * driver's position, so the driver does not notify) and sets NO_NOTIFY,
+ * and the driver queues new requests without an exit. The back-end must
+ * pop again, with off = false once nothing is left in flight, or a
+ * request could wait for ever; that last pop asks for a notification and
+ * re-reads the ring, so nothing added meanwhile is missed. */
+static inline void virtq_set_notify_off(struct virtq *q, bool off)
+{
+	q->notify_off = off;
+}
+
+/* Whether the driver has made a chain available that virtq_pop() has not
+ * taken yet (false for a queue that is not ready). Cheap: one load. */
+bool virtq_has_available(const struct virtq *q);
 
 /* Give chain `head` back with `len` bytes written: used element, then
  * used->idx with release ordering (§2.7.8: the driver must see the

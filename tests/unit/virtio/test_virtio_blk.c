@@ -751,6 +751,59 @@ static void test_reset_with_requests_in_flight(void **state)
 	assert_false(device_broken(f));
 }
 
+/* Deliver back-end completions, without any notification, until the used
+ * ring holds `target` entries. */
+static void wait_used(struct fixture *f, uint16_t target)
+{
+	int spins = 0;
+
+	while (__atomic_load_n(&used(f)->idx, __ATOMIC_ACQUIRE) != target) {
+		struct pollfd p = { .fd = blk_backend_fd(f->blk.backend), .events = POLLIN };
+
+		assert_true(poll(&p, 1, 5000) == 1);
+		virtio_blk_process(&f->blk);
+		assert_true(++spins < 100000);
+	}
+}
+
+/* While requests are in flight the driver is told not to notify (avail_event
+ * stays behind with EVENT_IDX, used->flags NO_NOTIFY without), and what it
+ * adds meanwhile is served when completions come in; once idle, the device
+ * asks for notifications again. */
+static void test_no_notifications_while_busy(void **state)
+{
+	struct fixture *f = *state;
+
+	for (int event_idx = 1; event_idx >= 0; event_idx--) {
+		uint64_t features = default_features & ~(1ULL << VIRTIO_F_EVENT_IDX);
+		uint16_t *avail_event;
+		uint8_t *st[3];
+
+		driver_init(f, features | (uint64_t)event_idx << VIRTIO_F_EVENT_IDX, 16);
+		avail_event = (uint16_t *)&used(f)->ring[f->qsize];
+		st[0] = add_request(f, VIRTIO_BLK_T_IN, 1, BUF_GPA, 512, true);
+		virtio_mmio_notify(f->dev, 0);
+		/* In flight: do not notify. */
+		if (event_idx)
+			assert_int_equal(*avail_event, 0);
+		else
+			assert_int_equal(used(f)->flags, VIRTQ_USED_F_NO_NOTIFY);
+		st[1] = add_request(f, VIRTIO_BLK_T_IN, 2, BUF_GPA + 512, 512, true);
+		st[2] = add_request(f, VIRTIO_BLK_T_IN, 3, BUF_GPA + 1024, 512, true);
+		wait_used(f, 3);
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(*st[i], VIRTIO_BLK_S_OK);
+		assert_int_equal(*(uint8_t *)gpa(f, BUF_GPA + 1024, 1), pattern(3 * 512));
+		/* Idle: notify for the next one. */
+		assert_int_equal(blk_backend_in_flight(f->blk.backend), 0);
+		if (event_idx)
+			assert_int_equal(*avail_event, 3);
+		else
+			assert_int_equal(used(f)->flags, 0);
+		assert_false(device_broken(f));
+	}
+}
+
 #define BOTH(f, s) \
 	cmocka_unit_test_prestate_setup_teardown(f, s, teardown, (void *)&mode_sync), \
 	cmocka_unit_test_prestate_setup_teardown(f, s, teardown, (void *)&mode_uring)
@@ -770,6 +823,7 @@ int main(void)
 		BOTH(test_writethrough, setup),
 		BOTH(test_many_in_flight, setup),
 		BOTH(test_reset_with_requests_in_flight, setup),
+		BOTH(test_no_notifications_while_busy, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

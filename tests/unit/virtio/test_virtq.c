@@ -636,6 +636,44 @@ static void test_avail_event_published_when_empty(void **state)
 	assert_int_equal(*avail_event, 2);
 }
 
+/* A back-end that will pop again on its own leaves avail_event behind
+ * (the driver does not notify) and, without EVENT_IDX, sets NO_NOTIFY;
+ * once it asks again, both say "notify me" and a chain added meanwhile is
+ * still found. */
+static void test_notify_off_while_busy(void **state)
+{
+	struct fixture *f = *state;
+	uint16_t *avail_event;
+
+	activate(f, 8, VIRTQ_FEATURE_EVENT_IDX);
+	avail_event = (uint16_t *)&used(f)->ring[8];
+	*avail_event = 0;
+	virtq_set_notify_off(&f->q, true);
+	push_one(f, 0);
+	push_one(f, 1);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 0);
+	assert_int_equal(*avail_event, 0);
+	virtq_set_notify_off(&f->q, false);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 0);
+	assert_int_equal(*avail_event, 2);
+	set_desc(f, DESC_GPA, 2, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 2);
+	assert_true(virtq_has_available(&f->q));
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 1);
+	assert_false(virtq_has_available(&f->q));
+
+	/* Without EVENT_IDX: the flag. */
+	virtq_disable(&f->q);
+	avail(f)->idx = f->avail_idx = 0;
+	activate(f, 8, 0);
+	virtq_set_notify_off(&f->q, true);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 0);
+	assert_int_equal(used(f)->flags, VIRTQ_USED_F_NO_NOTIFY);
+	virtq_set_notify_off(&f->q, false);
+	assert_int_equal(virtq_pop(&f->q, &f->chain), 0);
+	assert_int_equal(used(f)->flags, 0);
+}
+
 /* ---- random hostile rings ---- */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
@@ -723,6 +761,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_interrupt_without_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_with_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_avail_event_published_when_empty, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_notify_off_while_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_rings_never_escape_ram, setup, teardown),
 	};
 
