@@ -18,7 +18,11 @@
  *   snapshot_bench: filled <F> MiB in <ms> ms
  *   snapshot_bench: ready
  *   tick <n>                           n = 1, 2, ...; every tick_us
- * and with ticks=N, after the N-th tick, "snapshot_bench: stopped after
+ * A 'v' on the console input (the guest polls the UART once per tick)
+ * checks every filled word at once, in the middle of the ticks:
+ *   snapshot_bench: verify: <F> MiB, <B> bad words (first at 0x<addr>)
+ * which is how a host checks a restored guest's memory after timing it.
+ * With ticks=N, after the N-th tick, "snapshot_bench: stopped after
  * <N> ticks, <spins> spins" (plus the verify report) and the exit.
  *
  * Every filled 64-bit word holds SNAPSHOT_PATTERN ^ its guest physical
@@ -28,6 +32,7 @@
  * our own (the boot stub's tables map the first 4 GiB only). */
 #include "io.h"
 #include "libguest.h"
+#include "serial.h"
 #include "startinfo.h"
 #include "tsc.h"
 #include "user.h"
@@ -59,7 +64,7 @@ struct plan {
 	struct range ranges[MAX_RANGES];
 	unsigned count;
 	uint64_t high_end;       /* end of RAM above 4 GiB to map, 0 if none */
-	uint64_t tick_cycles, ticks, spins, bad_words, first_bad;
+	uint64_t filled, tick_cycles, ticks, spins, bad_words, first_bad;
 };
 
 static struct plan plan;
@@ -144,6 +149,7 @@ static long verify(void *arg)
 {
 	struct plan *p = arg;
 
+	p->bad_words = p->first_bad = 0;
 	for (unsigned r = 0; r < p->count; r++)
 		for (uint64_t a = p->ranges[r].start; a < p->ranges[r].end; a += 8)
 			if (*(volatile uint64_t *)a != (SNAPSHOT_PATTERN ^ a)) {
@@ -167,6 +173,11 @@ static long run_ticks(void *arg)
 		while (rdtsc() < deadline)
 			(*spins)++;
 		printf("tick %lu\n", n);
+		if (serial_rx_ready() && serial_getc() == 'v') {
+			verify(p);
+			printf("snapshot_bench: verify: %lu MiB, %lu bad words (first at 0x%lx)\n",
+			       p->filled / MIB, p->bad_words, p->first_bad);
+		}
 	}
 	return 0;
 }
@@ -186,7 +197,7 @@ int main(int argc __unused, char **argv __unused)
 		guest_abort("snapshot_bench: no TSC frequency (%s)", source);
 	plan.tick_cycles = hz / 1000000 * tick_us;
 
-	planned = plan_ranges(&plan, fill_mib > HIGH_LIMIT / MIB ? HIGH_LIMIT : fill_mib * MIB,
+	planned = plan.filled = plan_ranges(&plan, fill_mib > HIGH_LIMIT / MIB ? HIGH_LIMIT : fill_mib * MIB,
 			      &ram);
 	printf("snapshot_bench: RAM %lu MiB, filling %lu MiB from 0x%lx\n", ram / MIB,
 	       planned / MIB, plan.count ? plan.ranges[0].start : 0);
