@@ -8,6 +8,9 @@
 #   bench/run.sh exits [OPTIONS]    the exit-path benchmark (bench/exits.py)
 #   bench/run.sh multiboot [OPTIONS]  kvmrun against QEMU pc on a Multiboot
 #                                   test kernel (bench/multiboot.py)
+#   bench/run.sh snapshot_qemu [OPTIONS]  QEMU's migration to and from a file,
+#                                   the snapshot benchmark's reference
+#                                   (bench/snapshot_qemu.py; not in "all")
 #
 # With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
@@ -18,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 which=(startup exits multiboot)
 case "${1:-}" in
-startup | exits | multiboot)
+startup | exits | multiboot | snapshot_qemu)
 	which=("$1")
 	shift
 	;;
