@@ -11,6 +11,9 @@
 #   bench/run.sh net [OPTIONS]      virtio-net throughput over TAP (bench/net.py)
 #   bench/run.sh blk [OPTIONS]      virtio-blk from a guest against the same
 #                                   I/O from a host process (bench/blk.py)
+#   bench/run.sh snapshot_qemu [OPTIONS]  QEMU's migration to and from a file,
+#                                   the snapshot benchmark's reference
+#                                   (bench/snapshot_qemu.py; not in "all")
 #
 # With more than one, only the options they share are accepted (--no-qemu,
 # --no-callgrind, --profile-dir DIR); anything else needs a benchmark name.
@@ -21,7 +24,7 @@ cd "$(dirname "$0")/.."
 
 which=(startup exits multiboot net blk)
 case "${1:-}" in
-startup | exits | multiboot | net | blk)
+startup | exits | multiboot | net | blk | snapshot_qemu)
 	which=("$1")
 	shift
 	;;
