@@ -333,7 +333,8 @@ def case_refused(h):
     expect_refused(h, "state file missing", restore_args(h, h.path("none.snap")))
     # Options that describe the machine may not go with --restore.
     for opt in (["--cpus", "2"], ["--memory", "128M"], ["--disk", disk], ["--rng"],
-                ["--kernel", h.image]):
+                ["--kernel", h.image], ["--net", "tap=kvmtap9"], ["--balloon", "target=1M"],
+                ["--vsock", f"cid=3,uds={h.path('v.sock')}"]):
         expect_refused(h, f"--restore with {opt[0]}", restore_args(h, state, opt),
                        "cannot be given with --restore")
     expect_refused(h, "--resume without --restore", [h.kvmrun, "--kernel", h.image, "--resume"],

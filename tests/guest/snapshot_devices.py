@@ -11,6 +11,8 @@ balloon   guest/tests/virtio_balloon.c `snapshot`: 16 MiB inflated and a
           actual are the same, inflating and deflating go on, released pages
           read zero, the device asks for statistics again, and --exit-stats
           counts 6144 pages in the balloon (which needs the saved bitmap).
+          Before that, a state file whose balloon target was altered (its
+          section's CRC fixed up) is refused: the fingerprint covers it.
 
 (virtio-vsock: tests/guest/vsock.py --case snapshot; virtio-net:
 tests/guest/net_tap.py --snapshot.)
@@ -23,10 +25,12 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_guest_test import SKIP, kvm_usable  # noqa: E402
@@ -91,16 +95,56 @@ def guest_clean(transcript):
             and not re.search(r"^FAIL:", transcript, re.MULTILINE))
 
 
+HEADER, SECTION = 64, 24
+
+
+def altered_balloon_target(data):
+    """The state file with the balloon's target in the MACHINE section
+    changed and the section's CRC recomputed: only the header's
+    configuration fingerprint can tell. The section ends with the balloon
+    (target u64, stats u32, deflate-on-oom u8) and the vsock (enabled u8,
+    cid u32, path: u32 length, empty here)."""
+    data = bytearray(data)
+    off = HEADER
+    while True:
+        typ, inst, flags, _crc, length = struct.unpack_from("<IIIIQ", data, off)
+        if typ == 0x01:
+            break
+        off += SECTION + length
+    at = off + SECTION + length - (4 + 4 + 1 + 1 + 4 + 8)
+    target = struct.unpack_from("<Q", data, at)[0]
+    struct.pack_into("<Q", data, at, target + 4096)
+    hdr = struct.pack("<IIIIQ", typ, inst, flags, 0, length)
+    crc = zlib.crc32(hdr + bytes(data[off + SECTION:off + SECTION + length]))
+    struct.pack_into("<I", data, off + 12, crc)
+    return bytes(data), target
+
+
 def case_balloon(a, work):
     image = os.path.join(a.guest_dir, "virtio_balloon.elf")
     state = os.path.join(work, "balloon.snap")
     boot = [a.kvmrun, "--kernel", image, "--memory", "96M", "--balloon", "target=32M,stats=1",
             "--cmdline", "target_pages=8192 snapshot"]
     pre = save_at(boot, "balloon: snapshot point", os.path.join(work, "pre.txt"), state)
+    problems = []
+    # The balloon's options are part of the configuration's fingerprint.
+    with open(state, "rb") as f:
+        bad, target = altered_balloon_target(f.read())
+    if target != 32 << 20:
+        problems.append(f"the MACHINE section's balloon target reads {target}, expected 32 MiB")
+    edited = os.path.join(work, "edited.snap")
+    with open(edited, "wb") as f:
+        f.write(bad)
+    status, _, err = restore_with_line(a.kvmrun, edited)
+    lines = err.splitlines()
+    if status != 2 or len(lines) != 1 or "fingerprint" not in lines[0]:
+        problems.append(f"a balloon target altered in the state file: exit {status}, {err!r}; "
+                        "expected exit 2 and one line naming the fingerprint")
+    else:
+        print(f"PASS: balloon target altered: {lines[0]}")
     status, post, err = restore_with_line(a.kvmrun, state, ["--exit-stats"])
     print(pre + post, end="")
     print(err, end="")
-    problems = []
     if status != 0:
         problems.append(f"the restored kvmrun exited with {status}")
     if not guest_clean(pre + post):
