@@ -31,7 +31,8 @@
 #include "snapshot/buf.h"
 
 #define SNAP_MAGIC            "KVMRSNAP"
-#define SNAP_FORMAT_VERSION   1
+/* 2: the machine section also carries --net, --balloon and --vsock. */
+#define SNAP_FORMAT_VERSION   2
 #define SNAP_HEADER_SIZE      64
 #define SNAP_SECTION_HDR_SIZE 24
 #define SNAP_VERSION_MAX      32   /* kvmrun version string, NUL-padded */

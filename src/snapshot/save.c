@@ -23,6 +23,8 @@
 #include "virtio/devices.h"
 #include "vm.h"
 
+static int absolute_path(const char *path, char *out, size_t size);
+
 int snapshot_check_config(const struct config *cfg, char *err, size_t errlen)
 {
 	/* Test devices with host resources the guest arms (ioeventfds). */
@@ -31,12 +33,17 @@ int snapshot_check_config(const struct config *cfg, char *err, size_t errlen)
 			 cfg->pci_testdev ? "--pci-testdev" : "--pc-testdev");
 		return -ENOTSUP;
 	}
-	/* Devices whose back-end state is not saved yet (docs/snapshots.md):
-	 * refused up front rather than when the signal comes. */
-	if (cfg->nr_nets || cfg->balloon.enabled || cfg->vsock.enabled) {
-		snprintf(err, errlen, "%s has no snapshot support yet",
-			 cfg->nr_nets ? "--net" : cfg->balloon.enabled ? "--balloon" : "--vsock");
-		return -ENOTSUP;
+	/* The vsock socket path is recorded absolute (as disks are), and
+	 * must still fit sun_path then: refused up front, not at SIGUSR1. */
+	if (cfg->vsock.enabled) {
+		char abs[PATH_MAX];
+
+		if (absolute_path(cfg->vsock.uds_path, abs, sizeof(abs)) < 0 ||
+		    strlen(abs) > CONFIG_VSOCK_PATH_MAX) {
+			snprintf(err, errlen, "--vsock uds=%s: longer than %d bytes as an absolute path, which a snapshot records",
+				 cfg->vsock.uds_path, CONFIG_VSOCK_PATH_MAX);
+			return -ENOTSUP;
+		}
 	}
 	return 0;
 }
@@ -156,6 +163,9 @@ static int save_identity(const struct snapshot_machine *m, const struct snapshot
 		goto free_copies;
 	*abs = *m->cfg;
 	ret = disk_sizes(m->cfg, disk_bytes, abs);
+	if (ret == 0 && abs->vsock.enabled)
+		ret = absolute_path(m->cfg->vsock.uds_path, abs->vsock.uds_path,
+				    sizeof(abs->vsock.uds_path));
 	if (ret < 0)
 		goto free_copies;
 	snap_writer_begin(w, SNAP_SEC_MACHINE, 0, 0);

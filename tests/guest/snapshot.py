@@ -279,9 +279,10 @@ def case_refused(h):
         try_state(f"truncated to {length} bytes", good[:length])
     # Another format version, with a header CRC that matches.
     data = bytearray(good)
-    struct.pack_into("<I", data, 8, 2)
+    other = struct.unpack_from("<I", data, 8)[0] + 1
+    struct.pack_into("<I", data, 8, other)
     reseal_header(data)
-    try_state("format version 2", bytes(data), "version 2")
+    try_state(f"format version {other}", bytes(data), f"version {other}")
     # An unknown mandatory section before END, properly sealed.
     end_off = secs[-1][0]
     extra = bytearray(struct.pack("<IIIIQ", 0x7ff, 0, 0, 0, 4) + b"abcd")
@@ -332,7 +333,8 @@ def case_refused(h):
     expect_refused(h, "state file missing", restore_args(h, h.path("none.snap")))
     # Options that describe the machine may not go with --restore.
     for opt in (["--cpus", "2"], ["--memory", "128M"], ["--disk", disk], ["--rng"],
-                ["--kernel", h.image]):
+                ["--kernel", h.image], ["--net", "tap=kvmtap9"], ["--balloon", "target=1M"],
+                ["--vsock", f"cid=3,uds={h.path('v.sock')}"]):
         expect_refused(h, f"--restore with {opt[0]}", restore_args(h, state, opt),
                        "cannot be given with --restore")
     expect_refused(h, "--resume without --restore", [h.kvmrun, "--kernel", h.image, "--resume"],
