@@ -221,6 +221,12 @@ static int walk_data(struct virtq *q, struct chain_walk *w, struct virtq_chain *
 	if (!host)
 		return fail(q, -EFAULT, "descriptor %u: buffer 0x%llx+0x%x is not inside guest RAM",
 			    index, (unsigned long long)d->addr, d->len);
+	/* The device may write a writable buffer until it pushes the chain:
+	 * marked dirty now, which a snapshot's diff sees because a save
+	 * finishes every chain in flight first (mmio_state.c refuses one
+	 * that is not). */
+	if (write)
+		guest_memory_mark_dirty(q->mem, host, d->len);
 	/* visited <= size <= VIRTQ_MAX_SIZE bounds the array. */
 	seg = &chain->seg[chain->nr_out + chain->nr_in];
 	*seg = (struct virtq_segment){ .gpa = d->addr, .host = host, .len = d->len, .write = write };
@@ -295,6 +301,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 		 * look again, or an entry added meanwhile would wait for a
 		 * notification the driver already decided not to send. */
 		store16(avail_event_ptr(q), q->last_avail);
+		guest_memory_mark_dirty(q->mem, avail_event_ptr(q), sizeof(uint16_t));
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		ret = avail_pending(q, &pending);
 		if (ret < 0)
@@ -358,6 +365,8 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	q->in_flight--;
 	/* Release: the element is visible before the index (§2.7.8.2). */
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	guest_memory_mark_dirty(q->mem, elem, sizeof(*elem));
+	guest_memory_mark_dirty(q->mem, &q->used->idx, sizeof(q->used->idx));
 	return 0;
 }
 
