@@ -49,6 +49,7 @@ enum snap_section_type {
 	SNAP_SEC_HOST = 0x02,          /* host CPU and kernel it was taken on */
 	SNAP_SEC_MEMORY = 0x03,        /* the memory file: path, size, id */
 	SNAP_SEC_TIMING = 0x04,        /* save timings (optional, informational) */
+	SNAP_SEC_MEMORY_BASE = 0x05,   /* a diff's base memory files (chain.h); mandatory */
 
 	SNAP_SEC_VM_CLOCK = 0x10,      /* KVM_GET_CLOCK */
 	SNAP_SEC_VM_IRQCHIP = 0x11,    /* KVM_GET_IRQCHIP, instance = chip id */
