@@ -309,7 +309,7 @@ static bool rx_test_frame(unsigned *seq, uint32_t *len, uint64_t spins)
  * arrive. */
 static void test_flood(void)
 {
-	unsigned got = 0, seq, after = 0;
+	unsigned got = 0, seq, after = 0, queued = 0;
 	uint32_t len;
 	bool in_order = true;
 
@@ -334,15 +334,23 @@ static void test_flood(void)
 		report(false, "flood: host handshake 2");
 		return;
 	}
+	/* The first 16 are 0..15 (the TAP queue drops only once full), but
+	 * after that a frame the device reads while the host is still
+	 * sending makes room for a later one: increasing, not consecutive. */
 	while (after < 5 && rx_test_frame(&seq, &len, WAIT_SPINS)) {
-		if (seq >= 1000)
+		if (seq >= 1000) {
 			in_order &= seq == 1000 + after++;
-		else
-			in_order &= seq == got++;
+		} else {
+			in_order &= seq >= got && seq < 40;
+			got = seq + 1;
+			queued++;
+		}
 	}
-	report_info("flood: %u of 40 frames delivered, the rest dropped by the full TAP queue", got);
-	report(in_order && got >= 16 && got <= 18,
-	       "flood: TAP queue full: the %u queued frames in order, nothing duplicated", got);
+	report_info("flood: %u of 40 frames delivered, the rest dropped by the full TAP queue",
+		    16 + queued);
+	report(in_order && queued <= 2,
+	       "flood: TAP queue full: the %u queued frames in order, nothing duplicated",
+	       16 + queued);
 	report(after == 5, "flood: receive resumes after the TAP and the queue were full: 5 new frames");
 }
 
