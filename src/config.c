@@ -15,7 +15,7 @@ enum {
 	OPT_CONSOLE = 0x100, OPT_EXIT_STATS, OPT_DEBUG_EXIT, OPT_PC_TESTDEV, OPT_PCI_TESTDEV,
 	OPT_NO_ACPI, OPT_PIT_REINJECT, OPT_RNG, OPT_DISK, OPT_BALLOON, OPT_VSOCK, OPT_NET,
 	OPT_SNAPSHOT_ON_SIGNAL, OPT_SNAPSHOT_TIMING, OPT_RESTORE, OPT_MEMORY_FILE,
-	OPT_MEMORY_BACKEND, OPT_RESUME,
+	OPT_MEMORY_BACKEND, OPT_RESUME, OPT_BASE_MEMORY_FILE,
 };
 
 static const struct option long_options[] = {
@@ -42,6 +42,7 @@ static const struct option long_options[] = {
 	{ "memory-file", required_argument, NULL, OPT_MEMORY_FILE },
 	{ "memory-backend", required_argument, NULL, OPT_MEMORY_BACKEND },
 	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "base-memory-file", required_argument, NULL, OPT_BASE_MEMORY_FILE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -85,15 +86,20 @@ void config_print_usage(FILE *out)
 	      "                         a virtio-net device on the TAP interface NAME\n"
 	      "                         (repeatable, up to 4; default MAC 02:4b:56:4d:00:N\n"
 	      "                         for the Nth --net, counting from 0)\n"
-	      "      --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue]\n"
+	      "      --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue][,diff]\n"
 	      "                         on SIGUSR1 pause the VM and save it: state to STATE,\n"
 	      "                         RAM to PATH (default STATE.mem); then exit (default,\n"
-	      "                         status 0) or continue\n"
+	      "                         status 0) or continue. diff: track dirty pages; the\n"
+	      "                         n-th later snapshot goes to STATE.n and PATH.n\n"
+	      "                         (default STATE.n.mem) and holds only the pages\n"
+	      "                         changed since the one before\n"
 	      "      --snapshot-timing  print each part's save/restore time on stderr\n"
 	      "      --restore STATE    restore a saved VM (its configuration comes from STATE;\n"
 	      "                         only --console, --exit-stats, --snapshot-* and the\n"
 	      "                         options below may be given with it)\n"
 	      "      --memory-file PATH the RAM file (default: the one STATE names)\n"
+	      "      --base-memory-file PATH  a diff snapshot's full memory file, if it\n"
+	      "                         moved (default: the one STATE names)\n"
 	      "      --memory-backend private|uffd  how RAM is restored (default private:\n"
 	      "                         a copy-on-write mapping of the file)\n"
 	      "      --resume           run at once; without it the restored VM waits,\n"
@@ -473,11 +479,14 @@ int config_parse_snapshot(struct snapshot_config *snap, const char *text,
 			snap->then = SNAPSHOT_THEN_EXIT;
 		} else if (disk_option_is(word, len, "then=continue")) {
 			snap->then = SNAPSHOT_THEN_CONTINUE;
+		} else if (disk_option_is(word, len, "diff")) {
+			snap->diff = true;
 		} else {
-			fail("--snapshot-on-signal %s: unknown option '%.*s' (expected mem=PATH, then=exit or then=continue)",
+			fail("--snapshot-on-signal %s: unknown option '%.*s' (expected mem=PATH, then=exit, then=continue or diff)",
 			     text, (int)len, word);
 		}
 	}
+	snap->memory_path_given = mem_given;
 	if (!mem_given) {
 		/* path_len + 5 fits: checked above. */
 		memcpy(snap->memory_path, snap->state_path, path_len);
@@ -615,6 +624,10 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			cfg->restore_resume = true;
 			restore_only = true;
 			break;
+		case OPT_BASE_MEMORY_FILE:
+			cfg->restore_base_memory_path = optarg;
+			restore_only = true;
+			break;
 		case OPT_HELP: cfg->show_help = true; break;
 		case OPT_VERSION: cfg->show_version = true; break;
 		case ':':
@@ -637,7 +650,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 		fail("--%s cannot be given with --restore: the machine's configuration comes from the state file",
 		     machine_option);
 	if (!cfg->restore_path && restore_only)
-		fail("--memory-file, --memory-backend and --resume need --restore STATE");
+		fail("--memory-file, --base-memory-file, --memory-backend and --resume need --restore STATE");
 	if (cfg->restore_path)
 		return 0;
 	if (!cfg->kernel_path)

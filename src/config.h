@@ -81,8 +81,8 @@ enum console_kind {
 	CONSOLE_NONE,
 };
 
-/* --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue]: on SIGUSR1
- * the VM is paused and saved (docs/snapshots.md). */
+/* --snapshot-on-signal STATE[,mem=PATH][,then=exit|continue][,diff]: on
+ * SIGUSR1 the VM is paused and saved (docs/snapshots.md). */
 enum snapshot_then {
 	SNAPSHOT_THEN_EXIT,          /* the VM ends once saved (status 0) */
 	SNAPSHOT_THEN_CONTINUE,      /* the VM runs on */
@@ -91,7 +91,9 @@ enum snapshot_then {
 struct snapshot_config {
 	char state_path[PATH_MAX];   /* "" when not asked for */
 	char memory_path[PATH_MAX];  /* mem=, default STATE.mem */
+	bool memory_path_given;      /* mem= was given (names STATE.n's memory file) */
 	enum snapshot_then then;
+	bool diff;                   /* diff snapshots: dirty pages tracked */
 };
 
 /* --memory-backend: how a restored guest's RAM gets its contents. */
@@ -129,6 +131,7 @@ struct config {
 	bool snapshot_timing;        /* per-component save/restore times on stderr */
 	const char *restore_path;    /* --restore STATE; NULL: boot a kernel */
 	const char *restore_memory_path;  /* --memory-file; NULL: the state's */
+	const char *restore_base_memory_path;  /* --base-memory-file: a diff's full memory file */
 	enum memory_backend memory_backend;
 	bool restore_resume;         /* --resume: run at once, not paused */
 };

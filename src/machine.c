@@ -19,6 +19,7 @@
 #include "layout.h"
 #include "log.h"
 #include "platform.h"
+#include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "vcpu.h"
 #include "virtio/devices.h"
@@ -402,6 +403,25 @@ static int restore_machine_state(struct machine *m, const struct snapshot_machin
 	return 0;
 }
 
+/* --snapshot-on-signal ...,diff: the dirty log and the chain the first
+ * diff builds on (a restored VM's own). A restored VM whose first diff
+ * would overwrite one of its base files is refused now rather than at
+ * the signal. Returns 0, -EINVAL (bad names: exit 2) or -errno. */
+static int start_diff_series(struct machine *m)
+{
+	struct snapshot_target next;
+	char err[SNAP_ERROR_MAX];
+	int ret = snapshot_series_create(&m->snapshot.series, &m->vm,
+					 m->image ? snapshot_image_chain(m->image) : NULL);
+
+	if (ret < 0)
+		return ret;
+	ret = snapshot_series_prepare(m->snapshot.series, &m->cfg->snapshot, &next, err, sizeof(err));
+	if (ret < 0)
+		log_error("--snapshot-on-signal: %s", err);
+	return ret;
+}
+
 int machine_create(const struct config *cfg, struct machine **out)
 {
 	/* ~80 KiB, mostly device slots that stay unused: untouched pages cost
@@ -477,6 +497,13 @@ int machine_create(const struct config *cfg, struct machine **out)
 		goto fail;
 	lap = snap_now_ns();   /* the memory back-end timed itself */
 	status = EXIT_STATUS_VMM_ERROR;
+	/* Diff snapshots: RAM tracks kvmrun's writes, and the VM's slots log
+	 * the guest's, from before anything runs. */
+	if (cfg->snapshot.diff && guest_memory_track_dirty(&mem) < 0) {
+		log_error("cannot allocate the dirty-page bitmap");
+		guest_memory_destroy(&mem);
+		goto fail;
+	}
 	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		guest_memory_destroy(&mem);
@@ -490,6 +517,13 @@ int machine_create(const struct config *cfg, struct machine **out)
 	if (vm_create(&m->vm, &m->kvm, &mem) < 0)
 		goto fail;
 	m->vm_created = true;
+	if (cfg->snapshot.diff) {
+		ret = start_diff_series(m);
+		if (ret < 0) {
+			status = ret == -EINVAL ? EXIT_STATUS_BAD_INPUT : EXIT_STATUS_VMM_ERROR;
+			goto fail;
+		}
+	}
 	if (vm_set_pit_reinject(&m->vm, cfg->pit_reinject) < 0)
 		goto fail;
 	snap_timing_lap(timing, &lap, "kvm and vm (irqchip, PIT, memory slots)");
@@ -542,6 +576,7 @@ void machine_destroy(struct machine *m)
 		platform_destroy(&m->platform);
 	if (m->console_fd_owned)
 		close(m->console_fd);
+	snapshot_series_destroy(m->snapshot.series);
 	if (m->vm_created)
 		vm_destroy(&m->vm);
 	kvm_close(&m->kvm);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -100,12 +101,38 @@ int guest_memory_map_file(struct guest_memory *mem, int fd, uint64_t offset, uin
 
 void guest_memory_destroy(struct guest_memory *mem)
 {
+	free(mem->vmm_dirty);
 	if (mem->host)
 		munmap(mem->host, mem->size);
 	if (mem->fd >= 0)
 		close(mem->fd);
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
+}
+
+int guest_memory_track_dirty(struct guest_memory *mem)
+{
+	uint64_t pages = (mem->size + GUEST_MEMORY_DIRTY_PAGE - 1) / GUEST_MEMORY_DIRTY_PAGE;
+
+	if (mem->vmm_dirty)
+		return 0;
+	mem->vmm_dirty = calloc((size_t)((pages + 63) / 64), sizeof(uint64_t));
+	return mem->vmm_dirty ? 0 : -ENOMEM;
+}
+
+void guest_memory_mark_dirty(const struct guest_memory *mem, const void *host, uint64_t len)
+{
+	uintptr_t base = (uintptr_t)mem->host, at = (uintptr_t)host;
+	uint64_t first, last;
+
+	if (!mem->vmm_dirty || len == 0 || at < base)
+		return;
+	first = at - base;
+	if (first >= mem->size || len > mem->size - first)
+		return;   /* not inside RAM: no caller passes such a range */
+	last = (first + len - 1) / GUEST_MEMORY_DIRTY_PAGE;
+	for (uint64_t p = first / GUEST_MEMORY_DIRTY_PAGE; p <= last; p++)
+		__atomic_fetch_or(&mem->vmm_dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
 }
 
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
@@ -137,6 +164,7 @@ int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void 
 	if (!dst)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	guest_memory_mark_dirty(mem, dst, len);
 	return 0;
 }
 

@@ -23,7 +23,15 @@ struct guest_memory {
 				* snapshot's memory file), not the memfd */
 	unsigned nr_regions;
 	struct guest_region regions[GUEST_MEMORY_MAX_REGIONS];
+	/* Pages kvmrun itself wrote (virtio rings and device-writable
+	 * buffers, fw_cfg DMA, guest_memory_write): one bit per 4 KiB page
+	 * of RAM offset, set atomically from any thread. NULL unless diff
+	 * snapshots track dirty pages: KVM's dirty log sees only what the
+	 * guest writes (docs/snapshots.md, "Diff snapshots"). */
+	uint64_t *vmm_dirty;
 };
+
+#define GUEST_MEMORY_DIRTY_PAGE 4096u
 
 /* Compute the region layout for `size` bytes of RAM without allocating
  * anything (pure; used by guest_memory_create and the unit tests). */
@@ -45,12 +53,24 @@ int guest_memory_map_file(struct guest_memory *mem, int fd, uint64_t offset, uin
 
 void guest_memory_destroy(struct guest_memory *mem);
 
+/* Start tracking the pages kvmrun writes (mem->vmm_dirty, all clear). A
+ * VM created on such memory also has KVM log the guest's writes
+ * (KVM_MEM_LOG_DIRTY_PAGES, vm.c). Returns 0 or -ENOMEM. */
+int guest_memory_track_dirty(struct guest_memory *mem);
+
+/* Record that kvmrun wrote `len` bytes at `host` (a pointer into RAM that
+ * guest_memory_ptr returned). Every write into guest RAM that is not the
+ * guest's own must be marked, or a diff snapshot misses it. A no-op
+ * without tracking. Safe from any thread. */
+void guest_memory_mark_dirty(const struct guest_memory *mem, const void *host, uint64_t len);
+
 /* The one checked gpa -> host translation: returns a pointer to `len` bytes
  * at `gpa` only if the whole range lies inside one RAM region, else NULL.
  * Overflow-safe for any gpa and len. len 0 is treated as 1. */
 void *guest_memory_ptr(const struct guest_memory *mem, uint64_t gpa, uint64_t len);
 
-/* Copy in / out through guest_memory_ptr. Return 0 or -EFAULT. */
+/* Copy in / out through guest_memory_ptr (a write is marked dirty).
+ * Return 0 or -EFAULT. */
 int guest_memory_write(const struct guest_memory *mem, uint64_t gpa, const void *src, uint64_t len);
 int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst, uint64_t len);
 

@@ -21,12 +21,17 @@ static enum exit_hw_vendor host_vendor(struct kvm *kvm)
 		     : EXIT_HW_UNKNOWN;
 }
 
+/* Slot i is RAM region i (the dirty log, snapshot/dirty_log.c, relies on
+ * it). RAM that tracks dirty pages (guest_memory_track_dirty: diff
+ * snapshots) has KVM log the guest's writes too (api.rst,
+ * KVM_SET_USER_MEMORY_REGION, KVM_MEM_LOG_DIRTY_PAGES). */
 static int add_memory_slots(struct vm *vm)
 {
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
+			.flags = vm->mem.vmm_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uint64_t)(uintptr_t)(vm->mem.host + r->host_offset),

@@ -75,6 +75,14 @@ bool vsock_send_chain(struct vsock_dev *v, const struct vring_buf *bufs, unsigne
 bool vsock_recv(struct vsock_dev *v, struct vsock_hdr *h, void *data, uint32_t max,
 		uint32_t *len, uint64_t spins);
 
+/* Take the next event from the event queue within about `spins` polls
+ * (§5.10.6.6: a le32 id; 0 is TRANSPORT_RESET) and give the buffer back.
+ * Returns false if none came or its used length is not 4. */
+bool vsock_event(struct vsock_dev *v, uint32_t *id, uint64_t spins);
+
+/* guest_cid from the configuration space (§5.10.4), into v->cid. */
+uint64_t vsock_read_cid(struct vsock_dev *v);
+
 /* The device's Status register (DEVICE_NEEDS_RESET checks). */
 static inline uint32_t vsock_status(struct vsock_dev *v)
 {

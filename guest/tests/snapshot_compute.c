@@ -22,7 +22,11 @@
  * returning from run_in_user) and the handler run at CPL 0.
  *
  * Command line: rounds=N (default 60), iters=N mixing steps per round
- * (default 2000000), sectors=N the disk's capacity (required). */
+ * (default 2000000), sectors=N the disk's capacity (required),
+ * ballast=N (MiB, default 0, at most 16): RAM filled once at start, one
+ * page of it rewritten each round, and its checksum printed at the end,
+ * so that a snapshot holds megabytes the guest does not otherwise touch
+ * and a diff snapshot only the few pages each round changes. */
 #include "apic.h"
 #include "desc.h"
 #include "io.h"
@@ -65,6 +69,12 @@ static volatile uint64_t baton = 0x243f6a8885a308d3ULL;
 static volatile uint32_t go[GUEST_MAX_CPUS];
 static volatile uint32_t ipis[GUEST_MAX_CPUS];
 static volatile bool failed;
+
+#define BALLAST_MAX_MIB 16
+#define PAGE_BYTES      4096
+/* In .bss: costs no RAM (the loader does not clear it) unless ballast=. */
+static uint8_t ballast[BALLAST_MAX_MIB << 20] __aligned(PAGE_BYTES);
+static uint64_t ballast_pages;
 
 /* Time must run on across a snapshot: each round checks that the TSC and
  * kvmclock (api.rst "KVM_SET_CLOCK"; the guest side is the pvclock ABI)
@@ -301,6 +311,39 @@ static uint64_t disk_round(uint64_t r, uint64_t value)
 	return h;
 }
 
+/* --- ballast (CPL 3: the loops are long) --- */
+
+static long ballast_fill(void *arg __unused)
+{
+	uint64_t *w = (uint64_t *)ballast;
+
+	for (uint64_t i = 0; i < ballast_pages * (PAGE_BYTES / 8); i++)
+		w[i] = i * 0x9e3779b97f4a7c15ULL;
+	return 0;
+}
+
+/* Round r rewrites one page, spread over the ballast. */
+static void ballast_touch(uint64_t r)
+{
+	uint64_t *w;
+
+	if (!ballast_pages)
+		return;
+	w = (uint64_t *)(ballast + (r * 7919 % ballast_pages) * PAGE_BYTES);
+	for (unsigned i = 0; i < PAGE_BYTES / 8; i++)
+		w[i] ^= (r + 1) * (i + 1);
+}
+
+static long ballast_sum(void *arg __unused)
+{
+	const uint64_t *w = (const uint64_t *)ballast;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (uint64_t i = 0; i < ballast_pages * (PAGE_BYTES / 8); i++)
+		h = (h ^ w[i]) * 0x100000001b3ULL;
+	return (long)h;
+}
+
 /* --- the token ring --- */
 
 static void token_handler(struct ex_regs *regs __unused)
@@ -335,6 +378,7 @@ static long worker_turn(void *arg __unused)
 	check_time();
 	digest = mix(baton, iters);
 	digest ^= disk_round(r, digest);
+	ballast_touch(r);
 	baton = digest;
 	printf("round %llu cpu %u baton %016llx\n", (unsigned long long)r, me,
 	       (unsigned long long)digest);
@@ -375,9 +419,14 @@ static void setup_disk(void)
 
 int main(int argc __unused, char **argv __unused)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, mib = 0;
 
 	cmdline_get_u64("rounds", &rounds);
+	cmdline_get_u64("ballast", &mib);
+	if (mib > BALLAST_MAX_MIB)
+		guest_abort("ballast=%llu: at most %d MiB", (unsigned long long)mib, BALLAST_MAX_MIB);
+	ballast_pages = mib * ((1 << 20) / PAGE_BYTES);
+	run_in_user(ballast_fill, NULL);
 	cmdline_get_u64("iters", &iters);
 	if (iters == 0)
 		iters = 1;
@@ -398,6 +447,9 @@ int main(int argc __unused, char **argv __unused)
 	irq_disable();
 	for (unsigned i = 0; i < nr_cpus; i++)
 		total += ipis[i];
+	if (ballast_pages)
+		printf("ballast %016llx over %llu MiB\n", (unsigned long long)run_in_user(ballast_sum, NULL),
+		       (unsigned long long)mib);
 	printf("result %016llx after %llu rounds, %llu token IPIs\n", (unsigned long long)baton,
 	       (unsigned long long)round, (unsigned long long)total);
 	report(!failed, "disk requests all succeeded");

@@ -18,7 +18,18 @@
  * with a writable buffer, a buffer of 256K PFNs, a descriptor of
  * 4 GiB - 1 bytes; the device behaves as docs/virtio-balloon.md says.
  *
- * `oom`: DEFLATE_ON_OOM must be offered (--balloon deflate-on-oom). */
+ * `oom`: DEFLATE_ON_OOM must be offered (--balloon deflate-on-oom).
+ *
+ * `snapshot` (tests/guest/snapshot_devices.py, --balloon target=32M,stats=1):
+ * inflate the first 16 MiB, hand the device a fresh stats buffer, print
+ * "balloon: snapshot point" and wait for a console line, during which the
+ * host saves the VM and restores it in a new kvmrun. Then the restored
+ * device must still say num_pages 8192 and actual 4096, inflate the other
+ * 16 MiB, deflate 4 MiB from each half (they read back zero: the host
+ * released them, before and after the restore), and ask for statistics,
+ * which it can only do if it held the stats buffer across the restore.
+ * The host checks --exit-stats: 6144 pages in the balloon by the device's
+ * own count, which needs the saved page bitmap. */
 #include "libguest.h"
 #include "user.h"
 #include "serial.h"
@@ -381,12 +392,80 @@ static void test_hostile(void)
 	report_prefix_pop();
 }
 
+/* ---- snapshot ----------------------------------------------------------- */
+
+#define HALF_PAGES (AREA_PAGES / 2)
+#define CHUNK_PAGES 1024u
+
+/* Inflate (or deflate) `n` pages from PFN `first`, in buffers of 256. */
+static bool pages_op(unsigned q, uint32_t first, uint32_t n)
+{
+	static struct vring_buf bufs[AREA_PAGES / PER_BUFFER];
+	unsigned nr = (n + PER_BUFFER - 1) / PER_BUFFER;
+	struct batch b = { .vq = &vq[q], .bufs = bufs, .nr = nr };
+
+	for (uint32_t i = 0; i < n; i++)
+		pfns[i] = first + i;
+	for (unsigned i = 0; i < nr; i++)
+		bufs[i] = (struct vring_buf){ .addr = (uintptr_t)&pfns[i * PER_BUFFER],
+					      .len = (n - i * PER_BUFFER < PER_BUFFER ?
+						      n - i * PER_BUFFER : PER_BUFFER) * 4 };
+	return submit(&b) && b.done == nr && b.bad_len == 0;
+}
+
+static void test_snapshot(void)
+{
+	struct area a = { .start = AREA - 4096, .len = AREA + 2 * 4096 };
+	uint64_t half = (uint64_t)HALF_PAGES << 12, chunk = (uint64_t)CHUNK_PAGES << 12;
+
+	report_prefix_push("snapshot");
+	run_in_user(fill, &a);
+	report(pages_op(INFLATEQ, AREA_PFN, HALF_PAGES), "before: inflate 16 MiB");
+	virtio_write(&dev, CFG_ACTUAL, HALF_PAGES);
+	/* The device asks every second: answer, so that it holds a fresh
+	 * buffer when the snapshot is taken. */
+	report(run_in_user(wait_used, &vq[STATSQ]) == 1, "before: the device asks for statistics");
+	set_stats(44, 4444, 44444);
+	add_stats_buffer();
+	vring_kick(&vq[STATSQ]);
+	printf("balloon: snapshot point\n");
+	run_in_user(wait_line, NULL);
+
+	report(virtio_read(&dev, CFG_NUM_PAGES) == AREA_PAGES && virtio_read(&dev, CFG_ACTUAL) == HALF_PAGES,
+	       "after: num_pages %u and actual %u as before", virtio_read(&dev, CFG_NUM_PAGES),
+	       virtio_read(&dev, CFG_ACTUAL));
+	report(area_bad(AREA + half, half, false) == 0 && area_bad(AREA - 4096, 4096, false) == 0,
+	       "after: the memory outside the balloon kept its pattern");
+	report(pages_op(INFLATEQ, AREA_PFN + HALF_PAGES, HALF_PAGES), "after: inflate the other 16 MiB");
+	virtio_write(&dev, CFG_ACTUAL, AREA_PAGES);
+	report(pages_op(DEFLATEQ, AREA_PFN, CHUNK_PAGES) &&
+	       pages_op(DEFLATEQ, AREA_PFN + HALF_PAGES, CHUNK_PAGES),
+	       "after: deflate 4 MiB of each half");
+	virtio_write(&dev, CFG_ACTUAL, AREA_PAGES - 2 * CHUNK_PAGES);
+	report(area_bad(AREA, chunk, true) == 0, "after: pages inflated before the snapshot read zero");
+	report(area_bad(AREA + half, chunk, true) == 0,
+	       "after: pages inflated after the restore read zero (released from the restored RAM)");
+	report(area_bad(AREA + AREA, 4096, false) == 0, "after: the page after the area kept its pattern");
+	report(run_in_user(wait_used, &vq[STATSQ]) == 1,
+	       "after: the device asks for statistics (it held the buffer across the restore)");
+	set_stats(55, 5555, 55555);
+	add_stats_buffer();
+	vring_kick(&vq[STATSQ]);
+	report(run_in_user(wait_used, &vq[STATSQ]) == 1, "after: and again after the refill");
+	add_stats_buffer();
+	vring_kick(&vq[STATSQ]);
+	report(healthy(), "after: no DEVICE_NEEDS_RESET");
+	report_prefix_pop();
+}
+
 int main(int argc __unused, char **argv __unused)
 {
 	report_prefix_push("virtio-balloon");
 	test_setup();
 	if (cmdline_has("hostile")) {
 		test_hostile();
+	} else if (cmdline_has("snapshot")) {
+		test_snapshot();
 	} else {
 		test_balloon();
 		test_stats();

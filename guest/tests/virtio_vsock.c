@@ -13,6 +13,15 @@
  *    6000, echo the host's 256 KiB back within the device's credit, and
  *    close cleanly after the host's SHUTDOWN.
  *
+ * With `snapshot` on the command line (tests/guest/vsock.py --case
+ * snapshot) a connection to host port 5000 is opened and used first, then
+ * the guest prints "vsock: snapshot point" and waits on the event queue
+ * while the host saves the VM and restores it in a new kvmrun. The
+ * restored device must send TRANSPORT_RESET (§5.10.6.6, as Firecracker
+ * does); the guest drops its connection, and a packet on it is answered
+ * RST (the device has no such connection); then both directions above
+ * work again on new connections.
+ *
  * Run with --vsock cid=N,uds=PATH and "cid=N" on the command line. All
  * of it polls at CPL 3. */
 #include "libguest.h"
@@ -329,6 +338,43 @@ static long test_host_initiated(void *arg __unused)
 	return 0;
 }
 
+#define SNAP_PORT  1030u
+#define SNAP_BYTES 1000u
+#define SNAP_WAIT  60                 /* long polls for the event: about a minute */
+
+static long test_snapshot(void *arg)
+{
+	uint64_t cid = *(uint64_t *)arg;
+	struct conn *c = &conn;
+	uint32_t id = 0xffffffffu;
+	bool got = false;
+
+	report_prefix_push("snapshot");
+	*c = (struct conn){ .local = SNAP_PORT, .peer = HOST_PORT, .seed = 0x33 };
+	send_op(c, VSOCK_OP_REQUEST, 0);
+	report(wait_op(c, VSOCK_OP_RESPONSE, false), "before: connected to host port %u", HOST_PORT);
+	for (uint32_t i = 0; i < SNAP_BYTES; i++)
+		tx_data[i] = pattern(c->seed, i);
+	send_data(c, tx_data, SNAP_BYTES);
+	for (unsigned idle = 0; c->rx_cnt < SNAP_BYTES && !c->rst && idle < MAX_IDLE;)
+		idle = poll_conn(c, LONG_SPINS, false) ? 0 : idle + 1;
+	report(c->rx_cnt == SNAP_BYTES && c->mismatches == 0, "before: %u bytes echoed", c->rx_cnt);
+	report(!vsock_event(&vs, &id, SHORT_SPINS), "before: no event");
+
+	printf("vsock: snapshot point\n");
+	for (unsigned i = 0; i < SNAP_WAIT && !got; i++)
+		got = vsock_event(&vs, &id, LONG_SPINS);
+	report(got && id == 0, "after: TRANSPORT_RESET on the event queue (id %u)", id);
+	/* §5.10.6.6: the driver reads guest_cid again after the event. */
+	report(vsock_read_cid(&vs) == cid, "after: guest_cid still %llu", (unsigned long long)vs.cid);
+	/* The connection is gone from the device: a packet on it gets RST. */
+	send_data(c, tx_data, 16);
+	report(wait_op(c, VSOCK_OP_RST, false), "after: data on the old connection is answered RST");
+	report(vsock_status(&vs) == 0xf, "after: device status 0x%x", vsock_status(&vs));
+	report_prefix_pop();
+	return 0;
+}
+
 int main(int argc __unused, char **argv __unused)
 {
 	uint64_t cid = 0;
@@ -341,6 +387,8 @@ int main(int argc __unused, char **argv __unused)
 	run_in_user(test_setup, &cid);
 	if (vsock_status(&vs) != 0xf)
 		return report_summary();
+	if (cmdline_has("snapshot"))
+		run_in_user(test_snapshot, &cid);
 	run_in_user(test_no_listener, NULL);
 	run_in_user(test_guest_initiated, NULL);
 	run_in_user(test_host_initiated, NULL);

@@ -284,6 +284,7 @@ static uint32_t fw_cfg_dma_transfer(struct fw_cfg *fw, const struct fw_cfg_dma_a
 		if (!dst)
 			return FW_CFG_DMA_CTL_ERROR;
 		fw_cfg_read_data(fw, dst, dma->length);
+		guest_memory_mark_dirty(fw->mem, dst, dma->length);   /* diff snapshots */
 		return 0;
 	}
 	/* Every kvmrun item is read-only, as QEMU's are unless it made them
@@ -312,8 +313,10 @@ static void fw_cfg_dma_run(struct fw_cfg *fw, uint64_t gpa)
 		uint8_t *control = guest_memory_ptr(fw->mem, gpa, 4);
 
 		fw->dma_errors++;
-		if (control)
+		if (control) {
 			store_be32(control, FW_CFG_DMA_CTL_ERROR);
+			guest_memory_mark_dirty(fw->mem, control, 4);
+		}
 		return;
 	}
 	/* One copy: other vCPUs may rewrite the descriptor meanwhile, and
@@ -329,6 +332,7 @@ static void fw_cfg_dma_run(struct fw_cfg *fw, uint64_t gpa)
 		fw->dma_errors++;
 	/* desc is still valid: guest RAM never moves while the VM exists. */
 	store_be32(desc, result);
+	guest_memory_mark_dirty(fw->mem, desc, 4);
 }
 
 static void fw_cfg_dma_read(void *opaque, uint64_t offset, void *data, unsigned size)

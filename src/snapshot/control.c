@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "vcpu.h"
 #include "vm.h"
@@ -19,6 +20,7 @@ void snapshot_control_init(struct snapshot_control *ctl, const struct snapshot_m
 			   uint64_t restore_start_ns)
 {
 	ctl->machine = *m;
+	ctl->series = NULL;
 	ctl->restored = restore_start_ns != 0;
 	ctl->waiting_for_resume = false;
 	ctl->restore_start_ns = restore_start_ns;
@@ -49,12 +51,19 @@ static double ms_since(uint64_t start)
 static void save_on_signal(struct snapshot_control *ctl)
 {
 	const struct snapshot_config *sc = &ctl->machine.cfg->snapshot;
+	struct snapshot_target target = { .state_path = sc->state_path,
+					   .memory_path = sc->memory_path };
 	struct vm *vm = ctl->machine.vm;
 	uint64_t start = snap_now_ns(), paused;
+	char err[SNAP_ERROR_MAX];
 	int ret;
 
 	if (!sc->state_path[0]) {
 		log_info("SIGUSR1 ignored: no --snapshot-on-signal");
+		return;
+	}
+	if (ctl->series && snapshot_series_prepare(ctl->series, sc, &target, err, sizeof(err)) < 0) {
+		log_error("snapshot refused: %s; the VM continues", err);
 		return;
 	}
 	ctl->timing.nr = 0;
@@ -63,18 +72,21 @@ static void save_on_signal(struct snapshot_control *ctl)
 		return;   /* the VM is stopping anyway */
 	paused = snap_now_ns();
 	snap_timing_add(&ctl->timing, paused - start, "pause");
-	ret = snapshot_save(&ctl->machine, sc, &ctl->timing);
+	ret = snapshot_save(&ctl->machine, &target, &ctl->timing);
 	snap_timing_add(&ctl->timing, snap_now_ns() - start, "total pause->saved");
 	if (ctl->machine.cfg->snapshot_timing)
 		snap_timing_print(&ctl->timing, "save", stderr);
 	if (ret < 0) {
-		/* Nothing is lost: the guest runs on. */
-		log_error("snapshot to %s failed; the VM continues", sc->state_path);
+		/* Nothing is lost: the guest runs on, and a diff series still
+		 * has every page changed since its last snapshot on disk. */
+		log_error("snapshot to %s failed; the VM continues", target.state_path);
 		vm_resume(vm);
 		return;
 	}
-	log_info("snapshot: saved %s and %s in %.2f ms (vCPUs paused in %.2f ms)", sc->state_path,
-		 sc->memory_path, ms_since(start), (double)(paused - start) / 1e6);
+	if (ctl->series)
+		snapshot_series_saved(ctl->series, &target);
+	log_info("snapshot: saved %s and %s in %.2f ms (vCPUs paused in %.2f ms)", target.state_path,
+		 target.memory_path, ms_since(start), (double)(paused - start) / 1e6);
 	if (sc->then == SNAPSHOT_THEN_EXIT)
 		vm_request_stop(vm, VM_STOP_SIGNAL, 0);   /* exit status 0 */
 	else

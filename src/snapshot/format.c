@@ -48,6 +48,7 @@ static const struct {
 	{ SNAP_SEC_HOST, "host" },
 	{ SNAP_SEC_MEMORY, "memory" },
 	{ SNAP_SEC_TIMING, "timing" },
+	{ SNAP_SEC_MEMORY_BASE, "memory-base" },
 	{ SNAP_SEC_VM_CLOCK, "vm-clock" },
 	{ SNAP_SEC_VM_IRQCHIP, "vm-irqchip" },
 	{ SNAP_SEC_VM_PIT, "vm-pit" },

@@ -31,7 +31,8 @@
 #include "snapshot/buf.h"
 
 #define SNAP_MAGIC            "KVMRSNAP"
-#define SNAP_FORMAT_VERSION   1
+/* 2: the machine section also carries --net, --balloon and --vsock. */
+#define SNAP_FORMAT_VERSION   2
 #define SNAP_HEADER_SIZE      64
 #define SNAP_SECTION_HDR_SIZE 24
 #define SNAP_VERSION_MAX      32   /* kvmrun version string, NUL-padded */
@@ -48,6 +49,7 @@ enum snap_section_type {
 	SNAP_SEC_HOST = 0x02,          /* host CPU and kernel it was taken on */
 	SNAP_SEC_MEMORY = 0x03,        /* the memory file: path, size, id */
 	SNAP_SEC_TIMING = 0x04,        /* save timings (optional, informational) */
+	SNAP_SEC_MEMORY_BASE = 0x05,   /* a diff's base memory files (chain.h); mandatory */
 
 	SNAP_SEC_VM_CLOCK = 0x10,      /* KVM_GET_CLOCK */
 	SNAP_SEC_VM_IRQCHIP = 0x11,    /* KVM_GET_IRQCHIP, instance = chip id */

@@ -12,6 +12,58 @@
 
 #define CMDLINE_MAX (1u << 20)
 
+/* The other virtio devices, after the disks (format version 2): each
+ * --net's TAP name and MAC, the balloon's options, the vsock's CID and
+ * socket path. A restore re-creates them in the same slots
+ * (virtio_devices_plan is a function of these). */
+static void encode_devices(const struct config *cfg, struct snap_buf *out)
+{
+	snap_buf_put_u32(out, cfg->nr_nets);
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		snap_buf_put_str(out, cfg->nets[i].tap);
+		snap_buf_put(out, cfg->nets[i].mac, sizeof(cfg->nets[i].mac));
+	}
+	snap_buf_put_u8(out, cfg->balloon.enabled);
+	snap_buf_put_u64(out, cfg->balloon.target_bytes);
+	snap_buf_put_u32(out, cfg->balloon.stats_interval);
+	snap_buf_put_u8(out, cfg->balloon.deflate_on_oom);
+	snap_buf_put_u8(out, cfg->vsock.enabled);
+	snap_buf_put_u32(out, cfg->vsock.cid);
+	snap_buf_put_str(out, cfg->vsock.uds_path);
+}
+
+/* Returns false if what was read cannot be a configuration kvmrun wrote. */
+static bool decode_devices(struct snap_cursor *c, struct config *cfg)
+{
+	cfg->nr_nets = snap_get_u32(c);
+	if (cfg->nr_nets > CONFIG_MAX_NETS)
+		return false;
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		struct net_config *n = &cfg->nets[i];
+
+		snap_get_str(c, n->tap, sizeof(n->tap));
+		snap_get(c, n->mac, sizeof(n->mac));
+		n->mac_given = true;
+		if (!n->tap[0])
+			return false;
+	}
+	cfg->balloon.enabled = snap_get_u8(c) != 0;
+	cfg->balloon.target_bytes = snap_get_u64(c);
+	cfg->balloon.stats_interval = snap_get_u32(c);
+	cfg->balloon.deflate_on_oom = snap_get_u8(c) != 0;
+	cfg->vsock.enabled = snap_get_u8(c) != 0;
+	cfg->vsock.cid = snap_get_u32(c);
+	snap_get_str(c, cfg->vsock.uds_path, sizeof(cfg->vsock.uds_path));
+	/* The same bounds config.c puts on the options (§5.10.4: CIDs 0-2
+	 * and 2^32 - 1 are reserved). */
+	if (cfg->balloon.target_bytes > cfg->memory_bytes)
+		return false;
+	if (cfg->vsock.enabled && (cfg->vsock.cid < 3 || cfg->vsock.cid == UINT32_MAX ||
+				   !cfg->vsock.uds_path[0]))
+		return false;
+	return true;
+}
+
 void machine_config_encode(const struct config *cfg, const uint64_t *disk_bytes, struct snap_buf *out)
 {
 	snap_buf_put_u64(out, cfg->memory_bytes);
@@ -32,6 +84,7 @@ void machine_config_encode(const struct config *cfg, const uint64_t *disk_bytes,
 		snap_buf_put_str(out, d->serial);
 		snap_buf_put_u64(out, disk_bytes[i]);
 	}
+	encode_devices(cfg, out);
 }
 
 int machine_config_decode(const uint8_t *data, size_t len, struct config *cfg, char **cmdline,
@@ -74,6 +127,8 @@ int machine_config_decode(const uint8_t *data, size_t len, struct config *cfg, c
 		if (d->cache > DISK_CACHE_UNSAFE || d->io > DISK_IO_SYNC || !d->path[0])
 			goto bad;
 	}
+	if (!decode_devices(&c, cfg))
+		goto bad;
 	if (!snap_cursor_done(&c) || cfg->nr_cpus == 0 || cfg->nr_cpus > CONFIG_MAX_CPUS ||
 	    cfg->memory_bytes < LAYOUT_MIN_MEMORY || (cfg->memory_bytes & 0xfff))
 		goto bad;

@@ -28,8 +28,10 @@ struct memfile_header {
 	uint32_t crc;                 /* CRC-32 of the bytes before it */
 };
 
-static int pwrite_all(int fd, const uint8_t *p, uint64_t len, uint64_t off)
+int memfile_pwrite_all(int fd, const void *data, uint64_t len, uint64_t off)
 {
+	const uint8_t *p = data;
+
 	while (len) {
 		size_t n = len > WRITE_CHUNK ? WRITE_CHUNK : (size_t)len;
 		ssize_t done = pwrite(fd, p, n, (off_t)off);
@@ -50,7 +52,7 @@ static int write_run(int fd, const struct guest_memory *mem, uint64_t from, uint
 {
 	stats->data_bytes += to - from;
 	stats->extents++;
-	return pwrite_all(fd, mem->host + from, to - from, MEMFILE_DATA_OFFSET + from);
+	return memfile_pwrite_all(fd, mem->host + from, to - from, MEMFILE_DATA_OFFSET + from);
 }
 
 /* The memfd knows which of its pages were ever written: SEEK_DATA and
@@ -145,7 +147,7 @@ int memfile_write(const char *path, const struct guest_memory *mem, uint64_t sna
 	if (ret == 0) {
 		hdr.data_bytes = stats->data_bytes;
 		hdr.crc = (uint32_t)crc32(0, (const Bytef *)&hdr, offsetof(struct memfile_header, crc));
-		ret = pwrite_all(fd, (const uint8_t *)&hdr, sizeof(hdr), 0);
+		ret = memfile_pwrite_all(fd, &hdr, sizeof(hdr), 0);
 	}
 	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;

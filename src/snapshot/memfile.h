@@ -37,4 +37,8 @@ int memfile_write(const char *path, const struct guest_memory *mem, uint64_t sna
 int memfile_open(const char *path, uint64_t ram_size, uint64_t snapshot_id, char *err,
 		 size_t errlen);
 
+/* pwrite(2) all `len` bytes, in bounded chunks, retrying on EINTR and
+ * short writes. Returns 0 or -errno. */
+int memfile_pwrite_all(int fd, const void *data, uint64_t len, uint64_t off);
+
 #endif

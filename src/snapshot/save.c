@@ -12,9 +12,12 @@
 #include "kvm.h"
 #include "log.h"
 #include "platform.h"
+#include "snapshot/chain.h"
 #include "snapshot/device_state.h"
+#include "snapshot/dirty_log.h"
 #include "snapshot/format.h"
 #include "snapshot/machine_config.h"
+#include "snapshot/memdiff.h"
 #include "snapshot/memfile.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/vcpu_state.h"
@@ -22,6 +25,8 @@
 #include "vcpu.h"
 #include "virtio/devices.h"
 #include "vm.h"
+
+static int absolute_path(const char *path, char *out, size_t size);
 
 int snapshot_check_config(const struct config *cfg, char *err, size_t errlen)
 {
@@ -31,12 +36,17 @@ int snapshot_check_config(const struct config *cfg, char *err, size_t errlen)
 			 cfg->pci_testdev ? "--pci-testdev" : "--pc-testdev");
 		return -ENOTSUP;
 	}
-	/* Devices whose back-end state is not saved yet (docs/snapshots.md):
-	 * refused up front rather than when the signal comes. */
-	if (cfg->nr_nets || cfg->balloon.enabled || cfg->vsock.enabled) {
-		snprintf(err, errlen, "%s has no snapshot support yet",
-			 cfg->nr_nets ? "--net" : cfg->balloon.enabled ? "--balloon" : "--vsock");
-		return -ENOTSUP;
+	/* The vsock socket path is recorded absolute (as disks are), and
+	 * must still fit sun_path then: refused up front, not at SIGUSR1. */
+	if (cfg->vsock.enabled) {
+		char abs[PATH_MAX];
+
+		if (absolute_path(cfg->vsock.uds_path, abs, sizeof(abs)) < 0 ||
+		    strlen(abs) > CONFIG_VSOCK_PATH_MAX) {
+			snprintf(err, errlen, "--vsock uds=%s: longer than %d bytes as an absolute path, which a snapshot records",
+				 cfg->vsock.uds_path, CONFIG_VSOCK_PATH_MAX);
+			return -ENOTSUP;
+		}
 	}
 	return 0;
 }
@@ -141,7 +151,7 @@ static int save_vcpus(const struct snapshot_machine *m, struct snap_writer *w, s
 
 /* The configuration, the host and the memory record, which a restore
  * reads first. Returns the configuration's fingerprint. */
-static int save_identity(const struct snapshot_machine *m, const struct snapshot_config *sc,
+static int save_identity(const struct snapshot_machine *m, const struct snapshot_target *target,
 			 uint64_t snapshot_id, struct snap_writer *w, uint64_t *fingerprint)
 {
 	/* ~40 KiB of paths: not on the event loop's stack. */
@@ -156,6 +166,9 @@ static int save_identity(const struct snapshot_machine *m, const struct snapshot
 		goto free_copies;
 	*abs = *m->cfg;
 	ret = disk_sizes(m->cfg, disk_bytes, abs);
+	if (ret == 0 && abs->vsock.enabled)
+		ret = absolute_path(m->cfg->vsock.uds_path, abs->vsock.uds_path,
+				    sizeof(abs->vsock.uds_path));
 	if (ret < 0)
 		goto free_copies;
 	snap_writer_begin(w, SNAP_SEC_MACHINE, 0, 0);
@@ -170,9 +183,9 @@ static int save_identity(const struct snapshot_machine *m, const struct snapshot
 	snap_writer_end(w);
 
 	memset(rec, 0, sizeof(*rec));
-	ret = absolute_path(sc->memory_path, rec->path, sizeof(rec->path));
+	ret = absolute_path(target->memory_path, rec->path, sizeof(rec->path));
 	if (ret < 0) {
-		log_error("snapshot: memory file %s: %s", sc->memory_path, strerror(-ret));
+		log_error("snapshot: memory file %s: %s", target->memory_path, strerror(-ret));
 		goto free_copies;
 	}
 	rec->ram_size = m->vm->mem.size;
@@ -180,6 +193,13 @@ static int save_identity(const struct snapshot_machine *m, const struct snapshot
 	snap_writer_begin(w, SNAP_SEC_MEMORY, 0, 0);
 	memory_record_encode(rec, &w->buf);
 	snap_writer_end(w);
+	/* Mandatory: a kvmrun that does not know diffs must refuse this file,
+	 * not restore the diff's few pages as if they were all of RAM. */
+	if (target->base && target->base->nr) {
+		snap_writer_begin(w, SNAP_SEC_MEMORY_BASE, 0, 0);
+		memory_chain_encode_base(target->base, &w->buf);
+		snap_writer_end(w);
+	}
 
 free_copies:
 	free(abs);
@@ -198,11 +218,51 @@ static uint64_t new_snapshot_id(void)
 	return id;
 }
 
-int snapshot_save(const struct snapshot_machine *m, const struct snapshot_config *sc,
+/* The memory file: every page (full), or the pages changed since the
+ * base (diff). The dirty log is read here, with the devices quiesced, so
+ * that it holds their last writes too. */
+static int save_memory(const struct snapshot_machine *m, const struct snapshot_target *target,
+		       uint64_t id, struct snap_timing *t)
+{
+	const struct memory_chain *base = target->base;
+	struct memfile_stats stats;
+	char err[SNAP_ERROR_MAX];
+	uint64_t start = snap_now_ns();
+	bool diff = base && base->nr;
+	int ret = 0;
+
+	if (target->log) {
+		ret = dirty_log_collect(target->log);
+		if (ret < 0)
+			return ret;
+		snap_timing_lap(t, &start, "dirty log");
+	}
+	if (diff)
+		ret = memdiff_write(target->memory_path, &m->vm->mem, target->log->pending, id,
+				    base->layers[base->nr - 1].snapshot_id, &stats, err, sizeof(err));
+	else
+		ret = memfile_write(target->memory_path, &m->vm->mem, id, &stats, err, sizeof(err));
+	if (ret < 0) {
+		log_error("snapshot: %s", err);
+		return ret;
+	}
+	if (diff)
+		snap_timing_lap(t, &start, "diff file (%llu KiB, %llu runs)",
+				(unsigned long long)(stats.data_bytes >> 10), (unsigned long long)stats.extents);
+	else
+		snap_timing_lap(t, &start, "memory file (%llu MiB in %llu runs)",
+				(unsigned long long)(stats.data_bytes >> 20), (unsigned long long)stats.extents);
+	if (diff)
+		log_info("snapshot: %s: a diff of %llu pages (%llu KiB) on %s",
+			 target->memory_path, (unsigned long long)(stats.data_bytes / 4096),
+			 (unsigned long long)(stats.data_bytes >> 10), base->layers[base->nr - 1].path);
+	return 0;
+}
+
+int snapshot_save(const struct snapshot_machine *m, struct snapshot_target *target,
 		  struct snap_timing *t)
 {
 	struct snap_writer w;
-	struct memfile_stats stats;
 	uint64_t id = new_snapshot_id(), fingerprint = 0, start = snap_now_ns();
 	char err[SNAP_ERROR_MAX];
 	int ret = snapshot_check(m, err, sizeof(err));
@@ -211,6 +271,9 @@ int snapshot_save(const struct snapshot_machine *m, const struct snapshot_config
 		log_error("snapshot refused: %s", err);
 		return ret;
 	}
+	if (target->base && target->base->nr && !target->log)
+		return -EINVAL;   /* a diff needs the log: a caller's bug */
+	target->snapshot_id = id;
 	snap_writer_init(&w);
 	/* Devices first: finishing virtio requests writes guest memory and
 	 * raises interrupts, which the interrupt controllers' state must
@@ -220,7 +283,7 @@ int snapshot_save(const struct snapshot_machine *m, const struct snapshot_config
 		goto free_writer;
 	device_state_write(m->platform, &w);
 	snap_timing_lap(t, &start, "devices");
-	ret = save_identity(m, sc, id, &w, &fingerprint);
+	ret = save_identity(m, target, id, &w, &fingerprint);
 	if (ret < 0)
 		goto free_writer;
 	ret = save_vcpus(m, &w, t);
@@ -234,19 +297,15 @@ int snapshot_save(const struct snapshot_machine *m, const struct snapshot_config
 			goto free_writer;
 		vm_state_write(&vs, &w);
 	}
-	start = snap_now_ns();
 	/* The memory file before the state file: a state file on disk always
 	 * names a complete memory file. */
-	ret = memfile_write(sc->memory_path, &m->vm->mem, id, &stats, err, sizeof(err));
-	if (ret < 0) {
-		log_error("snapshot: %s", err);
+	ret = save_memory(m, target, id, t);
+	if (ret < 0)
 		goto free_writer;
-	}
-	snap_timing_lap(t, &start, "memory file (%llu MiB in %llu runs)",
-			(unsigned long long)(stats.data_bytes >> 20), (unsigned long long)stats.extents);
+	start = snap_now_ns();
 	ret = snap_writer_finish(&w, fingerprint);
 	if (ret == 0)
-		ret = snap_file_write_atomic(sc->state_path, w.buf.data, w.buf.len, err, sizeof(err));
+		ret = snap_file_write_atomic(target->state_path, w.buf.data, w.buf.len, err, sizeof(err));
 	if (ret < 0) {
 		log_error("snapshot: %s", ret == -ENOMEM ? "out of memory" : err);
 		goto free_writer;

@@ -29,6 +29,9 @@ struct vcpu;
 struct platform;
 struct virtio_devices;
 struct guest_memory;
+struct memory_chain;
+struct dirty_log;
+struct snapshot_series;
 
 struct snapshot_machine {
 	const struct config *cfg;
@@ -49,10 +52,22 @@ int snapshot_check_config(const struct config *cfg, char *err, size_t errlen);
  * --snapshot-on-signal is given, and again by snapshot_save). */
 int snapshot_check(const struct snapshot_machine *m, char *err, size_t errlen);
 
-/* Save the paused VM (every vCPU parked, vm_pause) to sc->state_path and
- * sc->memory_path, on the event-loop thread. Each component's time goes
- * to `t`. Returns 0 or -errno (logged). The VM stays paused. */
-int snapshot_save(const struct snapshot_machine *m, const struct snapshot_config *sc,
+/* Where one snapshot goes, and whether it is a diff. */
+struct snapshot_target {
+	const char *state_path;
+	const char *memory_path;
+	/* Diff snapshots (series.c): the dirty-page log, read at the save
+	 * (NULL: not tracked), and the memory files the RAM sits on (NULL
+	 * or empty: a full snapshot; else a diff of log->pending on them). */
+	struct dirty_log *log;
+	const struct memory_chain *base;
+	uint64_t snapshot_id;        /* out: the id the files carry */
+};
+
+/* Save the paused VM (every vCPU parked, vm_pause) to target's paths, on
+ * the event-loop thread. Each component's time goes to `t`. Returns 0 or
+ * -errno (logged). The VM stays paused. */
+int snapshot_save(const struct snapshot_machine *m, struct snapshot_target *target,
 		  struct snap_timing *t);
 
 /* --- restore.c --- */
@@ -66,6 +81,9 @@ struct snapshot_image;
  * one line logged) or another -errno (logged). */
 int snapshot_image_open(struct snapshot_image **out, const struct config *cli);
 const struct config *snapshot_image_config(const struct snapshot_image *img);
+/* The memory files the restored RAM is made of (a diff saved from the
+ * restored VM builds on them). */
+const struct memory_chain *snapshot_image_chain(const struct snapshot_image *img);
 void snapshot_image_close(struct snapshot_image *img);
 
 /* The guest's RAM, by cfg->memory_backend. Returns 0, -EINVAL (bad
@@ -79,10 +97,30 @@ int snapshot_image_memory(struct snapshot_image *img, struct guest_memory *mem,
 int snapshot_restore(struct snapshot_image *img, const struct snapshot_machine *m,
 		     struct snap_timing *t);
 
+/* --- series.c: diff snapshots (--snapshot-on-signal ...,diff) --- */
+
+/* The dirty-page log and the chain the next diff builds on, for the VM
+ * `vm` whose RAM tracks dirty pages; `restored` is the chain a restored
+ * VM's RAM came from (NULL for a booted VM: its first snapshot is full).
+ * Returns 0 or -errno (logged). */
+int snapshot_series_create(struct snapshot_series **out, struct vm *vm,
+			   const struct memory_chain *restored);
+void snapshot_series_destroy(struct snapshot_series *s);
+
+/* The next snapshot's names (the n-th this process takes: STATE, then
+ * STATE.n; docs/snapshots.md) and base. Returns 0, or -EINVAL with err
+ * set when its memory file would replace one of its own base's. */
+int snapshot_series_prepare(struct snapshot_series *s, const struct snapshot_config *sc,
+			    struct snapshot_target *t, char *err, size_t errlen);
+
+/* `t`, prepared by snapshot_series_prepare, was saved. */
+void snapshot_series_saved(struct snapshot_series *s, const struct snapshot_target *t);
+
 /* --- control.c: the triggers --- */
 
 struct snapshot_control {
 	struct snapshot_machine machine;
+	struct snapshot_series *series;   /* ,diff: set once the VM exists; else NULL */
 	bool restored;
 	bool waiting_for_resume;     /* restored without --resume, not yet resumed */
 	uint64_t restore_start_ns;   /* when the restore began (0: not a restore) */

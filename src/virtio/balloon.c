@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 
 #include "event_loop.h"
 #include "log.h"
+#include "snapshot/buf.h"
 
 /* PFNs are read from the chain in batches of this many. */
 #define PFN_BATCH 256
@@ -23,6 +25,21 @@ struct pfn_walk {
 	uint64_t len;                /* 0: no run */
 };
 
+/* RAM restored from a snapshot is the memory file mapped MAP_PRIVATE
+ * (memory.h): punching the file would change the snapshot (it is open
+ * read-only anyway), and MADV_DONTNEED would only drop our copy-on-write
+ * pages, so that the guest reads the saved contents again. A fresh
+ * anonymous mapping over the range frees the copies and reads as zeros,
+ * as a punched memfd does; KVM follows through its MMU notifier (its
+ * memory slot names addresses, not a mapping). */
+static int replace_with_zeros(uint8_t *host, uint64_t len)
+{
+	void *p = mmap(host, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? -1 : 0;
+}
+
 /* Give [off, off + len) of guest RAM back to the host. On the memfd a
  * punched hole frees the pages and unmaps them everywhere (our mapping and
  * KVM's, through its MMU notifier); madvise(MADV_DONTNEED) alone would only
@@ -33,7 +50,9 @@ static void discard(struct virtio_balloon *b, uint64_t off, uint64_t len)
 	const struct guest_memory *mem = b->mem;
 	int ret;
 
-	if (mem->fd >= 0)
+	if (mem->private_file)
+		ret = replace_with_zeros(mem->host + off, len);
+	else if (mem->fd >= 0)
 		ret = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len);
 	else
@@ -46,7 +65,8 @@ static void discard(struct virtio_balloon *b, uint64_t off, uint64_t len)
 	b->st.discard_errors++;
 	if (!b->discard_error_logged)
 		log_warn("virtio-balloon at 0x%llx: %s(offset 0x%llx, %llu bytes): %s (logged once)",
-			 (unsigned long long)b->mmio.base, mem->fd >= 0 ? "fallocate" : "madvise",
+			 (unsigned long long)b->mmio.base,
+			 mem->private_file ? "mmap" : mem->fd >= 0 ? "fallocate" : "madvise",
 			 (unsigned long long)off, (unsigned long long)len, strerror(errno));
 	b->discard_error_logged = true;
 }
@@ -258,6 +278,88 @@ static void balloon_reset(void *opaque)
 	b->st.balloon_pages = 0;
 }
 
+/* ---- snapshots (docs/snapshots.md) ---- */
+
+/* The stats buffer the device holds (§5.5.6.3) is a chain popped and not
+ * used: in flight, which a snapshot cannot carry. Using it would be
+ * correct too (a stats request), but the guest would see the snapshot.
+ * Instead it goes back to the available ring, untouched: the driver still
+ * owns nothing new, the saved queue position is just before it, and the
+ * next notification pops it again and holds it, as when the driver first
+ * gave it -- in this process once the snapshot is written (with
+ * then=continue), and in a restored one, whose transport looks at every
+ * ready queue once. It is the newest chain popped from that queue
+ * (stats_notify gives older ones back at once), so one unpop is it. */
+static int balloon_quiesce(void *opaque, struct virtio_mmio *dev)
+{
+	struct virtio_balloon *b = opaque;
+	struct virtq *q = virtio_mmio_queue(dev, VIRTIO_BALLOON_STATSQ);
+	bool rehold = false;
+
+	pthread_mutex_lock(&dev->lock);
+	if (b->stats_held && q->ready && b->stats_epoch == q->epoch && q->in_flight == 1)
+		rehold = virtq_unpop(q, 1) == 0;
+	/* A chain of an older epoch is gone with its queue: not ours. */
+	b->stats_held = false;
+	pthread_mutex_unlock(&dev->lock);
+	if (rehold)
+		resume_later(dev, VIRTIO_BALLOON_STATSQ);
+	return 0;
+}
+
+/* num_pages, actual, and which pages are in the balloon: the count and,
+ * if any, the bitmap (a bit per 4 KiB of RAM: 32 KiB per GiB). The
+ * counters and the latest statistics are host-side figures, not saved;
+ * the held stats buffer is re-read when it is held again. */
+static void balloon_state_save(void *opaque, struct snap_buf *out)
+{
+	struct virtio_balloon *b = opaque;
+
+	snap_buf_put_u32(out, b->st.num_pages);
+	snap_buf_put_u32(out, b->st.actual);
+	snap_buf_put_u64(out, b->nr_pages);
+	snap_buf_put_u64(out, b->st.balloon_pages);
+	if (b->st.balloon_pages)
+		snap_buf_put(out, b->in_balloon, (size_t)((b->nr_pages + 7) / 8));
+}
+
+static int balloon_state_load(void *opaque, const uint8_t *data, size_t len, char *err,
+			      size_t errlen)
+{
+	struct virtio_balloon *b = opaque;
+	size_t bytes = (size_t)((b->nr_pages + 7) / 8);
+	uint64_t nr_pages, count, set = 0;
+	struct snap_cursor c;
+
+	snap_cursor_init(&c, data, len);
+	b->st.num_pages = snap_get_u32(&c);
+	b->st.actual = snap_get_u32(&c);
+	nr_pages = snap_get_u64(&c);
+	count = snap_get_u64(&c);
+	if (count)
+		snap_get(&c, b->in_balloon, bytes);
+	if (!snap_cursor_done(&c) || nr_pages != b->nr_pages || count > nr_pages) {
+		snprintf(err, errlen, "virtio-balloon: %zu bytes of state for %llu pages of RAM do not decode (this RAM has %llu)",
+			 len, (unsigned long long)nr_pages, (unsigned long long)b->nr_pages);
+		goto clear;
+	}
+	/* The count is the bitmap's, and no bit lies beyond the RAM. */
+	for (size_t i = 0; count && i < bytes; i++)
+		set += (uint64_t)__builtin_popcount(b->in_balloon[i]);
+	if (set != count || (count && (b->nr_pages & 7) &&
+			     (b->in_balloon[bytes - 1] >> (b->nr_pages & 7)))) {
+		snprintf(err, errlen, "virtio-balloon: the page bitmap holds %llu pages, the count says %llu",
+			 (unsigned long long)set, (unsigned long long)count);
+		goto clear;
+	}
+	b->st.balloon_pages = count;
+	return 0;
+
+clear:
+	memset(b->in_balloon, 0, bytes);
+	return -EINVAL;
+}
+
 #define BALLOON_OPS(feature_bits) {                                  \
 	.name = "virtio-balloon",                                    \
 	.device_id = VIRTIO_ID_BALLOON,                              \
@@ -269,6 +371,9 @@ static void balloon_reset(void *opaque)
 	.config_write = balloon_config_write,                        \
 	.queue_notify = balloon_queue_notify,                        \
 	.reset = balloon_reset,                                      \
+	.quiesce = balloon_quiesce,                                  \
+	.state_save = balloon_state_save,                            \
+	.state_load = balloon_state_load,                            \
 }
 
 static const struct virtio_device_ops balloon_ops[2] = {

@@ -221,6 +221,12 @@ static int walk_data(struct virtq *q, struct chain_walk *w, struct virtq_chain *
 	if (!host)
 		return fail(q, -EFAULT, "descriptor %u: buffer 0x%llx+0x%x is not inside guest RAM",
 			    index, (unsigned long long)d->addr, d->len);
+	/* The device may write a writable buffer until it pushes the chain:
+	 * marked dirty now, which a snapshot's diff sees because a save
+	 * finishes every chain in flight first (mmio_state.c refuses one
+	 * that is not). */
+	if (write)
+		guest_memory_mark_dirty(q->mem, host, d->len);
 	/* visited <= size <= VIRTQ_MAX_SIZE bounds the array. */
 	seg = &chain->seg[chain->nr_out + chain->nr_in];
 	*seg = (struct virtq_segment){ .gpa = d->addr, .host = host, .len = d->len, .write = write };
@@ -298,21 +304,26 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	if (pending == 0 && q->notify_off) {
 		/* The back-end pops again on its own (virtq_set_notify_off):
 		 * avail_event stays behind the driver, which therefore does
-		 * not notify (§2.7.10); without EVENT_IDX, say so in flags
-		 * (§2.7.7). */
-		if (!q->event_idx)
+		 * not notify (Â§2.7.10); without EVENT_IDX, say so in flags
+		 * (Â§2.7.7). */
+		if (!q->event_idx) {
 			store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
+			guest_memory_mark_dirty(q->mem, &q->used->flags, sizeof(uint16_t));
+		}
 		return 0;
 	}
 	if (pending == 0) {
-		/* §2.7.10: ask for a notification at the next entry (or
+		/* Â§2.7.10: ask for a notification at the next entry (or
 		 * clear NO_NOTIFY), then look again, or an entry added
 		 * meanwhile would wait for a notification the driver already
 		 * decided not to send. */
-		if (q->event_idx)
+		if (q->event_idx) {
 			store16(avail_event_ptr(q), q->last_avail);
-		else
+			guest_memory_mark_dirty(q->mem, avail_event_ptr(q), sizeof(uint16_t));
+		} else {
 			store16(&q->used->flags, 0);
+			guest_memory_mark_dirty(q->mem, &q->used->flags, sizeof(uint16_t));
+		}
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		ret = avail_pending(q, &pending);
 		if (ret < 0)
@@ -376,6 +387,8 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	q->in_flight--;
 	/* Release: the element is visible before the index (§2.7.8.2). */
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	guest_memory_mark_dirty(q->mem, elem, sizeof(*elem));
+	guest_memory_mark_dirty(q->mem, &q->used->idx, sizeof(q->used->idx));
 	return 0;
 }
 

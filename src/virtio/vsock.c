@@ -11,6 +11,7 @@
 
 #include "event_loop.h"
 #include "log.h"
+#include "snapshot/buf.h"
 
 /* Chains taken from a queue per notification before the loop serves
  * other sources (the guest can refill forever); the rest follows through
@@ -390,6 +391,82 @@ static int rx_pump(struct virtio_vsock *v, struct virtq *q)
 	return 0;
 }
 
+/* ---- the event queue (§5.10.6.6) ---- */
+
+/* Send the TRANSPORT_RESET a restore owes the guest, if a buffer is
+ * there; otherwise the driver's next event-queue notification brings it.
+ * Lock held. */
+static int event_send(struct virtio_vsock *v, struct virtq *q)
+{
+	const uint32_t id = VIRTIO_VSOCK_EVENT_TRANSPORT_RESET;
+	struct virtq_chain *chain = &v->rx_chain;   /* scratch, as for rx: lock held */
+	int ret;
+
+	if (!v->reset_event_pending)
+		return 0;
+	ret = virtq_pop(q, chain);
+	if (ret <= 0)
+		return ret;
+	/* The driver fills the event queue with device-writable buffers
+	 * of struct virtio_vsock_event (§5.10.6.6). */
+	if (chain->nr_out || chain->in_len < VIRTIO_VSOCK_EVENT_SIZE) {
+		virtq_push(q, chain->head, 0);
+		snprintf(q->error, sizeof(q->error),
+			 "event buffer at head %u: %u device-readable and %u writable bytes (an event needs %u writable)",
+			 chain->head, chain->out_len, chain->in_len, VIRTIO_VSOCK_EVENT_SIZE);
+		return -EINVAL;
+	}
+	virtq_chain_write(chain, 0, &id, sizeof(id));
+	ret = virtq_push(q, chain->head, VIRTIO_VSOCK_EVENT_SIZE);
+	if (ret < 0)
+		return ret;
+	v->reset_event_pending = false;
+	v->events++;
+	return 0;
+}
+
+/* ---- snapshots (docs/snapshots.md) ---- */
+
+/* Connections are not saved (Firecracker does the same): their host ends
+ * are sockets of this process, which a restored one cannot have, and
+ * in-flight bytes in both directions would have to be replayed against
+ * peers that moved on. What is saved is the transport (the queues, with
+ * the guest's rx buffers and any tx packets not yet taken) and the CID.
+ * Nothing is in flight between callbacks: every chain is pushed before
+ * the callback that popped it returns. */
+static void vsock_state_save(void *opaque, struct snap_buf *out)
+{
+	struct virtio_vsock *v = opaque;
+
+	snap_buf_put_u64(out, v->guest_cid);
+}
+
+/* A restored device has no connections; the driver believes it has. The
+ * TRANSPORT_RESET event (§5.10.6.6) tells it to drop them, as after a
+ * migration; until it has, packets for its old connections find none and
+ * are answered RST (§5.10.6.5), which drops them too. Sent once the
+ * transport looks at the event queue after the restore, or when the
+ * driver next gives an event buffer. Lock held. */
+static int vsock_state_load(void *opaque, const uint8_t *data, size_t len, char *err,
+			    size_t errlen)
+{
+	struct virtio_vsock *v = opaque;
+	struct snap_cursor c;
+	uint64_t cid;
+
+	snap_cursor_init(&c, data, len);
+	cid = snap_get_u64(&c);
+	if (!snap_cursor_done(&c) || cid != v->guest_cid) {
+		snprintf(err, errlen, "virtio-vsock: saved with guest CID %llu, configured %llu (%zu bytes of state)",
+			 (unsigned long long)cid, (unsigned long long)v->guest_cid, len);
+		return -EINVAL;
+	}
+	v->reset_event_pending = (v->mmio.status & (VIRTIO_STATUS_DRIVER_OK |
+						     VIRTIO_STATUS_DEVICE_NEEDS_RESET)) ==
+				 VIRTIO_STATUS_DRIVER_OK;
+	return 0;
+}
+
 /* ---- the transport's callbacks (device lock held) ---- */
 
 static int vsock_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned index)
@@ -412,9 +489,9 @@ static int vsock_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned in
 		wake(v);
 		return ret;
 	default:
-		/* The event queue: buffers stay until an event is due, and
-		 * kvmrun has none to send. */
-		return 0;
+		/* The event queue: buffers stay until an event is due; the
+		 * only one kvmrun sends follows a restore. */
+		return event_send(v, q);
 	}
 }
 
@@ -437,6 +514,7 @@ static void vsock_reset(void *opaque)
 	vsock_conns_reset(&v->conns);
 	v->rst_count = 0;
 	v->tx_stalled = false;
+	v->reset_event_pending = false;   /* a new driver has no connections */
 	wake(v);
 }
 
@@ -450,6 +528,8 @@ static const struct virtio_device_ops vsock_ops = {
 	.config_read = vsock_config_read,
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,
+	.state_save = vsock_state_save,
+	.state_load = vsock_state_load,
 };
 
 /* Loop thread, device lock not held: reap connections a reset killed,

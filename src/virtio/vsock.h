@@ -4,8 +4,10 @@
  * docs/virtio-vsock.md).
  *
  * Queues: rx (0) carries packets to the guest, tx (1) packets from it,
- * event (2) stays unused (kvmrun never migrates a guest, so it never
- * sends VIRTIO_VSOCK_EVENT_TRANSPORT_RESET). Configuration: guest_cid.
+ * event (2) carries VIRTIO_VSOCK_EVENT_TRANSPORT_RESET once after a
+ * snapshot restore, as Firecracker does: connections are not part of a
+ * snapshot, and the event makes the guest driver drop its own (the
+ * queues themselves are restored). Configuration: guest_cid.
  *
  * Everything runs on the event-loop thread under the device lock: queue
  * notifications (the transport's), socket events (vsock_conn.c), and a
@@ -53,6 +55,7 @@ struct virtio_vsock {
 
 	/* Under mmio.lock. */
 	bool tx_stalled;           /* tx chains left in the ring, to resume */
+	bool reset_event_pending;  /* TRANSPORT_RESET owed (restored), waiting for a buffer */
 	struct vsock_rst_reply rst[VIRTIO_VSOCK_RST_QUEUE];
 	unsigned rst_head, rst_count;
 	struct virtq_chain tx_chain, rx_chain;
@@ -61,6 +64,7 @@ struct virtio_vsock {
 	uint64_t packets_in, packets_out;
 	uint64_t bad_packets;      /* dropped or answered with RST */
 	uint64_t resets;           /* connections reset for a guest's misbehaviour */
+	uint64_t events;           /* TRANSPORT_RESET events sent */
 };
 
 /* Listen on `uds_path` (vsock_conns_open: a bad path or a socket in use

@@ -60,6 +60,13 @@ _Static_assert(sizeof(struct virtio_vsock_hdr) == 44, "§5.10.6: the header is 4
 
 /* §5.10.6.6: SHUTDOWN flags (bit 0: the sender will receive no more,
  * bit 1: it will send no more). */
+/* §5.10.6.6 Device Events: struct virtio_vsock_event { le32 id; } in a
+ * device-writable buffer of the event queue. TRANSPORT_RESET tells the
+ * driver that its connections are gone (after a migration or a restore)
+ * and that it must read guest_cid again. */
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0u
+#define VIRTIO_VSOCK_EVENT_SIZE            4u
+
 #define VSOCK_SHUTDOWN_RECEIVE 1u
 #define VSOCK_SHUTDOWN_SEND    2u
 #define VSOCK_SHUTDOWN_BOTH    (VSOCK_SHUTDOWN_RECEIVE | VSOCK_SHUTDOWN_SEND)

@@ -26,15 +26,24 @@ that are read-only or shorter than the header): each malformed chain puts
 the device in DEVICE_NEEDS_RESET (or the frame is dropped), kvmrun keeps
 running, and after a reset the device sends frames the host receives.
 
-    net_tap.py --kvmrun PATH --guest-dir DIR [--hostile]
+With --snapshot the guest (its `snapshot` mode) is saved on SIGUSR1
+(--snapshot-on-signal) while the device holds a host frame for lack of
+receive buffers; a restore while another process holds the TAP must be
+refused (exit 2, one line); the real restore re-opens the TAP by name,
+delivers the held frame, re-applies the offloads, and frames flow both
+ways (the guest's raw frames 20, before, and 21, after, reach the host).
+
+    net_tap.py --kvmrun PATH --guest-dir DIR [--hostile | --snapshot]
 
 Exit status: 0 pass, 1 fail, 77 skip (not root, no /dev/net/tun, no /dev/kvm).
 """
 
 import argparse
+import fcntl
 import os
 import re
 import selectors
+import signal
 import socket
 import struct
 import subprocess
@@ -176,6 +185,157 @@ def hostile_checks(frames, guest_mac):
     return problems
 
 
+TUNSETIFF = 0x400454ca
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+
+
+def hold_tap(name):
+    """Attach to TAP `name` as kvmrun would: a second attach is EBUSY."""
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+    return fd
+
+
+class Console:
+    """A kvmrun's stdout, read as it comes, echoed to ours."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(proc.stdout, selectors.EVENT_READ)
+        self.out = b""
+
+    def wait_for(self, line, deadline):
+        """True once `line` (a 'sync: ...' word) was printed."""
+        pat = re.compile(rb"^sync: " + re.escape(line.encode()) + rb"\r?\n", re.MULTILINE)
+        while not pat.search(self.out):
+            if time.monotonic() > deadline or not self.read_some():
+                return False
+        return True
+
+    def read_some(self):
+        if self.sel.select(timeout=0.5):
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                return False
+            sys.stdout.write(chunk.decode(errors="replace"))
+            sys.stdout.flush()
+            self.out += chunk
+        return True
+
+    def rest(self, deadline):
+        while time.monotonic() < deadline and self.read_some():
+            pass
+        self.sel.close()
+        return self.out
+
+
+def run_snapshot(args):
+    import tempfile
+    host_mac = netns_tap.create_tap(TAP, "10.0.0.1/24")
+    hmac = netns_tap.mac_bytes(host_mac)
+    gmac = netns_tap.mac_bytes(GUEST_MAC)
+    netns_tap.sysctl("ipv4/ip_forward", 1)
+    for conf in ("all", TAP):
+        netns_tap.sysctl(f"ipv4/conf/{conf}/send_redirects", 0)
+        netns_tap.sysctl(f"ipv4/conf/{conf}/rp_filter", 0)
+    netns_tap.ip("route", "add", "10.0.1.0/24", "dev", TAP)
+    for addr in ("10.0.1.2", "10.0.0.2"):
+        netns_tap.ip("neigh", "add", addr, "lladdr", GUEST_MAC, "dev", TAP, "nud", "permanent")
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock.bind((TAP, 0))
+    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    tx.bind((TAP, 0))
+    capture = Capture(sock)
+    capture.start()
+    work = tempfile.mkdtemp(prefix="kvmrun-netsnap-")
+    state = os.path.join(work, "net.snap")
+    problems = []
+
+    cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, "virtio_net.elf"),
+           "--memory", "64M", "--net", f"tap={TAP},mac={GUEST_MAC}",
+           "--cmdline", f"mac={GUEST_MAC} hostmac={host_mac} snapshot",
+           "--snapshot-on-signal", state]
+    print("host: " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    con = Console(proc)
+    deadline = time.monotonic() + TIMEOUT
+    if con.wait_for("hold ready", deadline):
+        tx.send(test_frame(gmac, hmac, 3001, 200))
+        time.sleep(0.3)   # the device reads it and holds it: no buffer
+        proc.stdin.write(b"hold sent\n")
+        proc.stdin.flush()
+    if con.wait_for("snapshot point", deadline):
+        proc.send_signal(signal.SIGUSR1)
+    else:
+        proc.kill()
+        problems.append("the guest never reached its snapshot point")
+    pre = con.rest(deadline).decode(errors="replace")
+    if proc.wait(timeout=10) != 0 or "snapshot: saved" not in pre:
+        problems.append(f"save: exit {proc.returncode}")
+    if problems:
+        return problems
+
+    restore = [args.kvmrun, "--restore", state, "--resume", "--console", "stdio"]
+    # The TAP held by another process: the restore cannot attach to it.
+    fd = hold_tap(TAP)
+    p = subprocess.run(restore, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=TIMEOUT, text=True)
+    os.close(fd)
+    lines = p.stderr.splitlines()
+    if p.returncode != 2 or len(lines) != 1 or not lines[0].startswith("kvmrun: error: ") or \
+            TAP not in lines[0]:
+        problems.append(f"restore with {TAP} busy: exit {p.returncode}, stderr {p.stderr!r}; "
+                        "expected exit 2 and one error line naming the TAP")
+    else:
+        print(f"host: PASS: restore with the TAP busy refused: {lines[0]}")
+
+    print("host: " + " ".join(restore), flush=True)
+    proc = subprocess.Popen(restore, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    con = Console(proc)
+    deadline = time.monotonic() + TIMEOUT
+    if con.wait_for("rx after ready", deadline):
+        tx.send(test_frame(gmac, hmac, 3002, 1514))
+    post = con.rest(deadline)
+    try:
+        status = proc.wait(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        status = proc.wait()
+        problems.append(f"the restored kvmrun did not finish within {TIMEOUT:.0f} s")
+    time.sleep(0.2)
+    capture.stopping = True
+    capture.join()
+
+    got = {struct.unpack(">I", f[14:18])[0] for t, f in capture.frames
+           if t != PACKET_OUTGOING and f[6:12] == gmac and f[12:14] == b"\x88\xb5"}
+    for seq, when in ((20, "before the snapshot"), (21, "after the restore")):
+        if seq in got:
+            print(f"host: PASS: the guest's raw frame {seq} ({when}) reached the host")
+        else:
+            problems.append(f"the guest's raw frame {seq} ({when}) never reached the host")
+    if status != 0:
+        problems.append(f"the restored kvmrun exited with status {status}")
+    text = pre.encode() + post
+    if not re.search(rb"^SUMMARY: \d+ tests, 0 unexpected failures", text, re.MULTILINE) or \
+            re.search(rb"^FAIL:", text, re.MULTILINE):
+        problems.append("the guest reported failures (see FAIL: lines above)")
+    for want in (rb"PASS: virtio-net: snapshot: after: the frame held when saved arrives",
+                 rb"PASS: virtio-net: snapshot: after: forwarded back still NEEDS_CSUM"):
+        if not re.search(want, post):
+            problems.append(f"missing after the restore: {want.decode()}")
+    if not problems:
+        import shutil
+        shutil.rmtree(work)
+    return problems
+
+
 def run(args):
     host_mac = netns_tap.create_tap(TAP, "10.0.0.1/24", txqueuelen=16)
     hmac = netns_tap.mac_bytes(host_mac)
@@ -275,12 +435,18 @@ def main():
     ap.add_argument("--kvmrun", required=True)
     ap.add_argument("--guest-dir", required=True)
     ap.add_argument("--hostile", action="store_true", help="run the hostile-driver guest")
+    ap.add_argument("--snapshot", action="store_true", help="save and restore the guest")
     args = ap.parse_args()
     why = netns_tap.skip_reason()
     if why:
         print(f"SKIP: virtio-net TAP test: {why}", file=sys.stderr)
         return SKIP
     netns_tap.enter_private_netns()
+    if args.snapshot:
+        problems = run_snapshot(args)
+        for p in problems:
+            print(f"host: FAIL: {p}")
+        return 1 if problems else 0
     return run(args)
 
 

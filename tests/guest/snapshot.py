@@ -12,6 +12,12 @@ Cases:
   refused   corrupted (a byte flipped in every section), truncated, other
             version, mismatched memory file / configuration / disk, and
             options that may not go with --restore: all exit 2, one line
+  diff      diff snapshots (,diff): a full snapshot and two diffs taken by
+            one process (then=continue), restored from the top of the
+            chain; a full snapshot, a diff taken by the VM restored from
+            it, and that diff restored on its moved base; diff files far
+            smaller than the full one; a missing, foreign or corrupted
+            base or diff refused
 
 The guest is guest/tests/snapshot_compute.c. `--backend` picks the memory
 back-end the restores use (private now; uffd and diff variants reuse this
@@ -76,10 +82,11 @@ class Harness:
             f.write(self.pattern)
         return self.path(name)
 
-    def boot_args(self, cpus, disk, console, extra=()):
+    def boot_args(self, cpus, disk, console, extra=(), guest=""):
         return [self.kvmrun, "--kernel", self.image, "--cpus", str(cpus), "--memory", "64M",
                 "--disk", disk, "--console", "file:" + console,
-                "--cmdline", f"sectors={DISK_BYTES // 512} rounds={ROUNDS}", *extra]
+                "--cmdline", f"sectors={DISK_BYTES // 512} rounds={ROUNDS} {guest}".strip(),
+                *extra]
 
     def run(self, args, expect):
         p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -90,24 +97,24 @@ class Harness:
         check_clean(" ".join(args), p.stderr)
         return p
 
-    def reference(self, cpus):
+    def reference(self, cpus, guest=""):
         """An uninterrupted run: its transcript and final disk."""
         disk = self.fresh_disk(f"ref{cpus}.img")
         console = self.path(f"ref{cpus}.txt")
-        self.run(self.boot_args(cpus, disk, console), 0)
+        self.run(self.boot_args(cpus, disk, console, guest=guest), 0)
         transcript = read(console)
         if f"result " not in transcript or "SUMMARY: 3 tests, 0 unexpected" not in transcript:
             raise Failure(f"reference run did not finish:\n{transcript}")
         return transcript, read_bytes(disk)
 
-    def snapshot(self, cpus, tag, at_round=SNAP_AT_ROUND):
+    def snapshot(self, cpus, tag, at_round=SNAP_AT_ROUND, guest=""):
         """Run until round `at_round` is on the console, SIGUSR1, and
         return (state, memory, disk, transcript so far)."""
         disk = self.fresh_disk(f"{tag}.img")
         console = self.path(f"{tag}-pre.txt")
         state = self.path(f"{tag}.snap")
         args = self.boot_args(cpus, disk, console,
-                              ["--snapshot-on-signal", state, "--snapshot-timing"])
+                              ["--snapshot-on-signal", state, "--snapshot-timing"], guest)
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + TIMEOUT
         try:
@@ -279,9 +286,10 @@ def case_refused(h):
         try_state(f"truncated to {length} bytes", good[:length])
     # Another format version, with a header CRC that matches.
     data = bytearray(good)
-    struct.pack_into("<I", data, 8, 2)
+    other = struct.unpack_from("<I", data, 8)[0] + 1
+    struct.pack_into("<I", data, 8, other)
     reseal_header(data)
-    try_state("format version 2", bytes(data), "version 2")
+    try_state(f"format version {other}", bytes(data), f"version {other}")
     # An unknown mandatory section before END, properly sealed.
     end_off = secs[-1][0]
     extra = bytearray(struct.pack("<IIIIQ", 0x7ff, 0, 0, 0, 4) + b"abcd")
@@ -332,7 +340,8 @@ def case_refused(h):
     expect_refused(h, "state file missing", restore_args(h, h.path("none.snap")))
     # Options that describe the machine may not go with --restore.
     for opt in (["--cpus", "2"], ["--memory", "128M"], ["--disk", disk], ["--rng"],
-                ["--kernel", h.image]):
+                ["--kernel", h.image], ["--net", "tap=kvmtap9"], ["--balloon", "target=1M"],
+                ["--vsock", f"cid=3,uds={h.path('v.sock')}"]):
         expect_refused(h, f"--restore with {opt[0]}", restore_args(h, state, opt),
                        "cannot be given with --restore")
     expect_refused(h, "--resume without --restore", [h.kvmrun, "--kernel", h.image, "--resume"],
@@ -349,11 +358,198 @@ def case_refused(h):
     print(f"refused: {n} damaged state files and every mismatch refused with exit 2")
 
 
+# --- diff snapshots ---
+
+BALLAST = "ballast=16"       # 16 MiB the guest fills once: the full snapshot's bulk
+SERIES_AT = (10, 25, 40)     # rounds after which the one process saves (full, diff, diff)
+
+
+def wait_for(what, cond, p, deadline):
+    while not cond():
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise Failure(f"{what} never came (exit {p.poll()})")
+        time.sleep(0.005)
+
+
+def disk_after_round(h, r, disk):
+    """Make `disk` what an uninterrupted run leaves once rounds 0..r have
+    written their sectors. Round r writes sector r % 64 before it reads
+    any, so this is also the disk at any moment inside round r."""
+    with open(disk, "wb") as f:
+        f.write(h.pattern)
+    args = h.boot_args(1, disk, h.path(f"upto{r}.txt"), guest=BALLAST)
+    args[args.index("--cmdline") + 1] = f"sectors={DISK_BYTES // 512} rounds={r + 1} {BALLAST}"
+    h.run(args, 0)
+
+
+def series_save(h):
+    """One process, then=continue,diff: SIGUSR1 after each round of
+    SERIES_AT. Returns the state files and the transcript when killed."""
+    disk = h.fresh_disk("series.img")
+    console, errf, state = h.path("series-pre.txt"), h.path("series.err"), h.path("series.snap")
+    args = h.boot_args(1, disk, console, ["--snapshot-on-signal", state + ",then=continue,diff",
+                                          "--snapshot-timing"], guest=BALLAST)
+    states = [state] + [f"{state}.{i}" for i in range(1, len(SERIES_AT))]
+    with open(errf, "w") as err:
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        for at, name in zip(SERIES_AT, states):
+            wait_for(f"round {at}", lambda: f"round {at} " in read(console), p, deadline)
+            p.send_signal(signal.SIGUSR1)
+            wait_for(f"the save of {name}", lambda: f"snapshot: saved {name} and" in read(errf),
+                     p, deadline)
+    finally:
+        p.kill()
+        p.wait()
+    err = read(errf)
+    check_clean("series save", err)
+    if "error" in err:
+        raise Failure(f"series save:\n{err}")
+    for line in err.splitlines():
+        if "total pause->saved" in line or "save diff file" in line or "a diff of" in line:
+            print(f"diff: series: {line.split('kvmrun: ')[-1]}")
+    return states, disk, read(console)
+
+
+def check_sizes(full_mem, diffs):
+    """Each diff holds the few pages its rounds changed; the full file
+    all 16+ MiB the guest filled."""
+    full = os.stat(full_mem).st_blocks * 512
+    for d in diffs:
+        size = os.path.getsize(d)
+        print(f"diff: {os.path.basename(d)} is {size // 1024} KiB; the full "
+              f"{os.path.basename(full_mem)} holds {full // 1024} KiB")
+        if size * 20 > full:
+            raise Failure(f"{d}: {size} bytes, not much smaller than the full file's {full}")
+
+
+def restored_diff(h, state, tag, at_round):
+    """Restore `state`, and have the restored VM save a diff (then=exit)
+    once round `at_round` is on its console."""
+    console, new = h.path(f"{tag}-pre.txt"), h.path(f"{tag}.snap")
+    args = [h.kvmrun, "--restore", state, "--console", "file:" + console, "--resume",
+            "--memory-backend", h.backend, "--snapshot-timing",
+            "--snapshot-on-signal", new + ",diff"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(f"round {at_round}", lambda: f"round {at_round} " in read(console), p,
+                 time.monotonic() + TIMEOUT)
+        p.send_signal(signal.SIGUSR1)
+        _, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode != 0 or "a diff of" not in err:
+        raise Failure(f"restored VM's diff save: exit {p.returncode}\n{err}")
+    check_clean("restored VM's diff save", err)
+    return new, read(console)
+
+
+def case_diff(h):
+    ref_text, ref_disk = h.reference(1, guest=BALLAST)
+    if "ballast " not in ref_text:
+        raise Failure("the reference run printed no ballast checksum")
+
+    # 1. A full snapshot and two diffs from one process, restored from the
+    # top of the chain. That process ran on after its last save and wrote
+    # its disk: a first restore tells the round the guest resumes in, and
+    # the real one gets the disk as it was then.
+    states, disk, killed = series_save(h)
+    mems = [states[0] + ".mem"] + [s + ".mem" for s in states[1:]]
+    check_sizes(mems[0], mems[1:])
+    post = h.path("series-post.txt")
+    h.restore(states[-1], post)
+    first = int(read(post).split("round ", 1)[1].split()[0])
+    disk_after_round(h, first, disk)
+    err = h.restore(states[-1], post)
+    for line in err.splitlines():
+        if "memory diffs" in line or "total restore->ready" in line:
+            print(f"diff: series restore: {line.split('kvmrun: ')[-1]}")
+    got = read(post)
+    cut = len(ref_text) - len(got)
+    check_same("the transcript restored from the chain (the killed run's up to the save, then "
+               "the restored one's)", killed[:cut] + got, ref_text)
+    if f"round {SERIES_AT[-1]} " not in ref_text[:cut]:
+        raise Failure(f"the restored guest resumed before round {SERIES_AT[-1]}")
+    if read_bytes(disk) != ref_disk:
+        raise Failure("the disk after the restore from the chain differs")
+
+    # 2. A full snapshot; the VM restored from it saves a diff; that diff
+    # restored on its base, which moved. Every transcript byte accounted for.
+    state1, mem1, disk1, pre1 = h.snapshot(1, "base", at_round=10, guest=BALLAST)
+    state2, pre2 = restored_diff(h, state1, "top", at_round=30)
+    mem2 = state2 + ".mem"
+    check_sizes(mem1, [mem2])
+    moved = h.path("base-moved.mem")
+    os.rename(mem1, moved)
+    post2 = h.path("top-post.txt")
+    h.restore(state2, post2, ["--base-memory-file", moved])
+    check_same("the transcript of full + diff + restore", pre1 + pre2 + read(post2), ref_text)
+    if read_bytes(disk1) != ref_disk:
+        raise Failure("the disk after the base + diff restore differs")
+    print(f"diff: both chains end as the uninterrupted run "
+          f"({len(ref_text.splitlines())} lines, ballast checksum and disk equal)")
+
+    diff_refusals(h, states, mems, state1, moved, state2, mem2)
+
+
+def diff_refusals(h, states, mems, full_state, full_mem, diff_state, diff_mem):
+    def refused(what, state, extra, want):
+        expect_refused(h, what, restore_args(h, state, extra), want)
+
+    refused("diff whose base is missing", diff_state, [],
+            "the full snapshot this diff builds on")
+    refused("diff on another snapshot's full memory file", diff_state,
+            ["--base-memory-file", mems[0]], "another snapshot")
+    refused("a full memory file as the diff", states[1], ["--memory-file", mems[0]],
+            "not a kvmrun diff memory file")
+    refused("the next diff in place of this one", states[1], ["--memory-file", mems[2]],
+            "another snapshot")
+    refused("--base-memory-file for a full snapshot", full_state,
+            ["--base-memory-file", full_mem, "--memory-file", full_mem], "not a diff")
+    # The chain's middle replaced by the top: each diff names its base.
+    middle = read_bytes(mems[1])
+    shutil.copyfile(mems[2], mems[1])
+    refused("a chain whose middle diff was replaced", states[2], [], "another snapshot")
+    with open(mems[1], "wb") as f:
+        f.write(middle)
+    # A diff memory file damaged: header, extent table, data, length.
+    good = read_bytes(diff_mem)
+    bad = h.path("bad-diff.mem")
+    table_bytes = struct.unpack_from("<Q", good, 40)[0] * 16
+    data_at = struct.unpack_from("<Q", good, 48)[0]
+    for what, at, want in (("header", 20, "header checksum"),
+                           ("extent table", 4096 + table_bytes // 2, "extent table checksum"),
+                           ("data", data_at + (len(good) - data_at) // 2, "data checksum")):
+        data = bytearray(good)
+        data[at] ^= 0x10
+        with open(bad, "wb") as f:
+            f.write(data)
+        refused(f"diff memory file with its {what} corrupted", diff_state,
+                ["--base-memory-file", full_mem, "--memory-file", bad], want)
+    with open(bad, "wb") as f:
+        f.write(good[:-4096])
+    refused("diff memory file truncated", diff_state,
+            ["--base-memory-file", full_mem, "--memory-file", bad], "truncated")
+    # A restored VM whose first diff would replace its own base.
+    expect_refused(h, "a restored VM's diff named over its base",
+                   restore_args(h, states[2], ["--snapshot-on-signal", states[0] + ",diff"]),
+                   "builds on")
+    # And the untouched chain still restores.
+    post = h.path("after-refusals.txt")
+    h.restore(diff_state, post, ["--base-memory-file", full_mem])
+    if "result " not in read(post):
+        raise Failure("the untouched diff did not restore after the refusals")
+    print("diff: missing, foreign, replaced and corrupted bases and diffs refused with exit 2")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvmrun", required=True)
     ap.add_argument("--guest-dir", required=True)
-    ap.add_argument("--case", required=True, choices=["cpu1", "cpu3", "refused"])
+    ap.add_argument("--case", required=True, choices=["cpu1", "cpu3", "refused", "diff"])
     ap.add_argument("--backend", default="private")
     args = ap.parse_args()
 
@@ -368,6 +564,8 @@ def main():
             case_continue(h, 1, paused=False)
         elif args.case == "cpu3":
             case_continue(h, 3, paused=True)
+        elif args.case == "diff":
+            case_diff(h)
         else:
             case_refused(h)
     except (Failure, subprocess.TimeoutExpired) as e:

@@ -11,6 +11,13 @@ script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
     must close without "OK"), then "CONNECT 6000\\n", expect "OK <port>\\n"
     with the port the guest saw, send 256 KiB, shut down writing, and read
     the echo back byte for byte until end of file.
+--case snapshot (guest/tests/virtio_vsock.c `snapshot`): the guest opens
+  a connection to <uds>_5000 and waits on its event queue; kvmrun is saved
+  there (--snapshot-on-signal) and exits, which closes that connection's
+  host end; a restore while another process listens on <uds> must be
+  refused (exit 2, one line); then the real restore sends TRANSPORT_RESET,
+  and everything of --case echo works on new connections in the restored
+  kvmrun, whose listening socket is <uds> again.
 --case hostile (guest/tests/virtio_vsock_hostile.c): malformed packets; a
   sink on <uds>_5002 must see each connection the guest abuses closed with
   no byte delivered.
@@ -27,6 +34,7 @@ import argparse
 import os
 import re
 import selectors
+import signal
 import socket
 import subprocess
 import sys
@@ -96,6 +104,38 @@ class EchoServer(threading.Thread):
             return [f"guest-initiated: host received {len(self.received)} bytes, differing "
                     f"from the pattern at offset {first_difference(self.received, want)}"]
         return [] if self.eof else ["guest-initiated: no end of file after the data"]
+
+
+class SnapshotEcho(EchoServer):
+    """<uds>_5000 for --case snapshot: the first connection (made before
+    the snapshot, closed when the saved kvmrun exits) carries 1000 bytes
+    of pattern 0x33; the second (after the restore) is --case echo's."""
+
+    def run(self):
+        try:
+            for n in range(2):
+                conn, _ = self.sock.accept()
+                conn.settimeout(SOCKET_TIMEOUT)
+                got = bytearray()
+                with conn:
+                    while True:
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        got += data
+                        conn.sendall(data)
+                if n == 0:
+                    self.first = bytes(got)
+                else:
+                    self.received, self.eof = got, True
+        except OSError as e:
+            self.error = f"echo server: {e}"
+
+    def problems(self):
+        out = []
+        if getattr(self, "first", None) != pattern(0x33, 0, 1000):
+            out.append("the connection before the snapshot did not carry the 1000 bytes")
+        return out + super().problems()
 
 
 class Sink(threading.Thread):
@@ -207,6 +247,115 @@ class HostClient(threading.Thread):
         return out
 
 
+def read_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def watch(proc, client, timeout):
+    """Everything `proc` prints until it exits; starts `client` once the
+    guest says it listens. Returns (output, timed out)."""
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    out = bytearray()
+    start = time.monotonic()
+    timed_out = False
+    while True:
+        if time.monotonic() - start > timeout:
+            timed_out = True
+            proc.kill()
+            break
+        if not sel.select(timeout=0.5):
+            continue
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        out += chunk
+        if client and client.ident is None and b"vsock: listening on port 6000" in out:
+            client.start()
+    sel.close()
+    return out.decode(errors="replace"), timed_out
+
+
+def run_snapshot(args, tmp):
+    uds = os.path.join(tmp, "v.sock")
+    state = os.path.join(tmp, "vsock.snap")
+    console = os.path.join(tmp, "pre.txt")
+    echo = SnapshotEcho(uds + "_5000")
+    echo.start()
+    client = HostClient(uds)
+    cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, "virtio_vsock.elf"),
+           "--memory", "64M", "--console", "file:" + console, "--cmdline", f"cid={CID} snapshot",
+           "--vsock", f"cid={CID},uds={uds}", "--snapshot-on-signal", state]
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    start = time.monotonic()
+    pre = ""
+    while "vsock: snapshot point" not in pre:
+        if proc.poll() is not None or time.monotonic() - start > RUN_TIMEOUT:
+            proc.kill()
+            proc.wait()
+            return [f"the guest never reached its snapshot point:\n{pre}"]
+        time.sleep(0.01)
+        pre = read_text(console)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=RUN_TIMEOUT)
+    err = err.decode(errors="replace")
+    pre = read_text(console)
+    print(pre, end="")
+    problems = []
+    if proc.returncode != 0 or "snapshot: saved" not in err:
+        return [f"save: exit {proc.returncode}: {err}"]
+    if os.path.exists(uds):
+        problems.append(f"{uds} still exists after the saved kvmrun exited")
+
+    restore = [args.kvmrun, "--restore", state, "--resume", "--console", "stdio"]
+    # Another process listens on the socket path: the restore is refused.
+    squatter = listen(uds)
+    p = subprocess.run(restore, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=RUN_TIMEOUT, text=True)
+    squatter.close()
+    os.unlink(uds)
+    lines = p.stderr.splitlines()
+    if p.returncode != 2 or len(lines) != 1 or "in use" not in lines[0]:
+        problems.append(f"restore with {uds} in use: exit {p.returncode}, stderr {p.stderr!r}; "
+                        "expected exit 2 and one line saying it is in use")
+    else:
+        print(f"PASS: restore with the socket path in use refused: {lines[0]}")
+
+    print("$ " + " ".join(restore), flush=True)
+    proc = subprocess.Popen(restore, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    post, timed_out = watch(proc, client, RUN_TIMEOUT)
+    status = proc.wait(timeout=10)
+    proc.stdout.close()
+    print(post, end="" if post.endswith("\n") else "\n")
+    text = pre + post
+    if timed_out:
+        problems.append(f"the restored kvmrun did not finish within {RUN_TIMEOUT:.0f} s")
+    elif status != 0:
+        problems.append(f"the restored kvmrun exited with {status}, expected 0")
+    if not re.search(r"^SUMMARY: \d+ tests, 0 unexpected failures", text, re.MULTILINE) or \
+            re.search(r"^FAIL:", text, re.MULTILINE):
+        problems.append("the guest reported failures")
+    if "PASS: virtio-vsock: snapshot: after: TRANSPORT_RESET" not in post:
+        problems.append("the guest did not report TRANSPORT_RESET after the restore")
+    if os.path.exists(uds):
+        problems.append(f"{uds} still exists after the restored kvmrun exited")
+    echo.join(5)
+    problems += echo.problems()
+    if client.ident is None:
+        problems.append("the restored guest never said it listens on port 6000")
+    else:
+        client.join(10)
+        problems += client.problems(post)
+    return problems
+
+
 def run(args, tmp):
     uds = os.path.join(tmp, "v.sock")
     image = "virtio_vsock.elf" if args.case == "echo" else "virtio_vsock_hostile.elf"
@@ -280,7 +429,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvmrun", required=True)
     ap.add_argument("--guest-dir", required=True)
-    ap.add_argument("--case", choices=["echo", "hostile"], default="echo")
+    ap.add_argument("--case", choices=["echo", "hostile", "snapshot"], default="echo")
     args = ap.parse_args()
     why = kvm_usable()
     if why:
@@ -289,7 +438,7 @@ def main():
         print(msg, file=sys.stderr)
         return SKIP
     with tempfile.TemporaryDirectory(prefix="kvmrun-vsock-") as tmp:
-        problems = run(args, tmp)
+        problems = run_snapshot(args, tmp) if args.case == "snapshot" else run(args, tmp)
     for p in problems:
         print("FAIL: " + p)
     if not problems:

@@ -462,6 +462,29 @@ static void test_nets(void **state)
 	assert_one_line_error(err, "--net needs a value");
 }
 
+/* --snapshot-on-signal: diff snapshots, and whether mem= named the
+ * memory file (series.c derives the numbered names from it). */
+static void test_snapshot_diff(void **state)
+{
+	struct snapshot_config snap;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(config_parse_snapshot(&snap, "s", err), 0);
+	assert_false(snap.diff);
+	assert_false(snap.memory_path_given);
+	assert_string_equal(snap.memory_path, "s.mem");
+	assert_int_equal(config_parse_snapshot(&snap, "s,then=continue,diff", err), 0);
+	assert_true(snap.diff);
+	assert_int_equal(snap.then, SNAPSHOT_THEN_CONTINUE);
+	assert_int_equal(config_parse_snapshot(&snap, "s,diff,mem=m", err), 0);
+	assert_true(snap.diff);
+	assert_true(snap.memory_path_given);
+	assert_string_equal(snap.memory_path, "m");
+	assert_int_equal(config_parse_snapshot(&snap, "s,diffs", err), -EINVAL);
+	assert_non_null(strstr(err, "'diffs'"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_balloon),
 		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_nets),
+		cmocka_unit_test(test_snapshot_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

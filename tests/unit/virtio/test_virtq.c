@@ -731,6 +731,46 @@ static void test_random_rings_never_escape_ram(void **state)
 	}
 }
 
+/* ---- diff snapshots: what the device writes is marked dirty ---- */
+
+static bool page_dirty(const struct fixture *f, uint64_t gpa)
+{
+	uint64_t page = gpa / GUEST_MEMORY_DIRTY_PAGE;
+
+	return f->mem.vmm_dirty[page / 64] >> (page % 64) & 1;
+}
+
+/* KVM's dirty log does not see kvmrun's writes: the device-writable
+ * buffers (marked when popped), the used ring and avail_event (when
+ * written) must land in guest_memory.vmm_dirty; readable buffers must not. */
+static void test_device_writes_marked_dirty(void **state)
+{
+	struct fixture *f = *state;
+	struct virtq_chain *c = &f->chain;
+
+	assert_int_equal(guest_memory_track_dirty(&f->mem), 0);
+	activate(f, 16, ALL_FEATURES);
+	/* Out: one page; in: 0x1800 bytes across two pages from mid-page. */
+	set_desc(f, DESC_GPA, 0, BUF_GPA, 4096, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, DESC_GPA, 1, BUF_GPA + 0x10800, 0x1800, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, 0);
+	assert_int_equal(virtq_pop(&f->q, c), 1);
+	assert_false(page_dirty(f, BUF_GPA));
+	assert_true(page_dirty(f, BUF_GPA + 0x10000));
+	assert_true(page_dirty(f, BUF_GPA + 0x11000));
+	assert_false(page_dirty(f, BUF_GPA + 0x12000));
+	assert_false(page_dirty(f, USED_GPA));
+	assert_int_equal(virtq_push(&f->q, c->head, 0x1800), 0);
+	assert_true(page_dirty(f, USED_GPA));
+	/* The driver's rings are the guest's writes, not ours. */
+	assert_false(page_dirty(f, DESC_GPA));
+	assert_false(page_dirty(f, AVAIL_GPA));
+	/* An empty ring with EVENT_IDX publishes avail_event in the used ring. */
+	memset(f->mem.vmm_dirty, 0, 64);
+	assert_int_equal(virtq_pop(&f->q, c), 0);
+	assert_true(page_dirty(f, USED_GPA));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +803,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_avail_event_published_when_empty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notify_off_while_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_rings_never_escape_ram, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_writes_marked_dirty, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
