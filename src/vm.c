@@ -115,12 +115,13 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 		goto close_vm;
 	}
 	/* Memory slots before the in-kernel devices, as Firecracker orders
-	 * them. Each of these ioctls ends in an SRCU grace period
-	 * (synchronize_srcu_expedited), and a memory slot added right after
-	 * KVM_CREATE_IRQCHIP registered its I/O devices waited 4-10 ms here
-	 * for one, on every boot and restore (bench/README.md, "Snapshot
-	 * benchmark"); in this order the same ioctls take ~0.3 ms. KVM needs
-	 * no order between them (api.rst). */
+	 * them. Adding a slot and registering the irqchip's and PIT's I/O
+	 * devices each end in an SRCU grace period of kvm->srcu
+	 * (synchronize_srcu_expedited). With the slot last it waited 4-10 ms
+	 * for one, sleeping, on every boot and restore on the development
+	 * host; first, the whole sequence mostly takes 0.3-2 ms
+	 * (bench/README.md, "Snapshot benchmark"). KVM needs no order between
+	 * them (api.rst). */
 	ret = add_memory_slots(vm);
 	if (ret < 0)
 		goto close_eventfd;
