@@ -11,8 +11,11 @@
 #   bench/run.sh net [OPTIONS]      virtio-net throughput over TAP (bench/net.py)
 #   bench/run.sh blk [OPTIONS]      virtio-blk from a guest against the same
 #                                   I/O from a host process (bench/blk.py)
-#   bench/run.sh snapshot_qemu [OPTIONS]  QEMU's migration to and from a file,
-#                                   the snapshot benchmark's reference
+#   bench/run.sh snapshot [OPTIONS] kvmrun's snapshot save and restore per
+#                                   component, each memory back-end, files
+#                                   on disk and tmpfs, QEMU's migration to
+#                                   and from a file alongside (bench/snapshot.py)
+#   bench/run.sh snapshot_qemu [OPTIONS]  QEMU's half alone
 #                                   (bench/snapshot_qemu.py; not in "all")
 #
 # With more than one, only the options they share are accepted (--no-qemu,
@@ -22,9 +25,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-which=(startup exits multiboot net blk)
+which=(startup exits multiboot net blk snapshot)
 case "${1:-}" in
-startup | exits | multiboot | net | blk | snapshot_qemu)
+startup | exits | multiboot | net | blk | snapshot | snapshot_qemu)
 	which=("$1")
 	shift
 	;;
