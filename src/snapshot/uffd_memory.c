@@ -57,6 +57,10 @@ struct uffd_memory {
 	pthread_mutex_t lock;          /* with resident_cond: wait_resident() */
 	pthread_cond_t resident_cond;
 
+	/* What each filler's ioctl is installing right now, (first page <<
+	 * 32) | pages, 0 when idle: see found_present(). */
+	_Atomic uint64_t fault_busy, prefetch_busy;
+
 	_Atomic uint64_t nr_present;
 	_Atomic uint64_t faults, fault_copied, fault_zeroed, prefetched, zeroed;
 	_Atomic uint64_t bytes_copied, races;
@@ -104,34 +108,57 @@ static void mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
 	}
 }
 
+/* Wake the threads waiting on a fault in pages [first, first + n). */
+static void wake_range(struct uffd_memory *um, uint64_t first, uint64_t n)
+{
+	struct uffdio_range r = {
+		.start = (uintptr_t)(um->host + first * um->page_size), .len = n * um->page_size,
+	};
+
+	ioctl(um->uffd, UFFDIO_WAKE, &r);
+}
+
 /* Fill pages [first, first + n) with one UFFDIO_COPY (from the file or,
  * for holes without UFFDIO_ZEROPAGE, from zero pages) or UFFDIO_ZEROPAGE.
  * Both stop at the first page already present and then report the bytes
  * done so far with EAGAIN, or EEXIST if that was the first page
  * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled,
- * adds them to *counter, and returns 0 when all were, else -errno. The
- * counters are updated before the pages are marked present, so whoever
- * sees the range resident also sees every page counted. */
-static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero,
-		_Atomic uint64_t *counter, uint64_t *done)
+ * adds them to *counter, and returns 0 when all were, else -errno.
+ *
+ * The ioctls run with DONTWAKE and the filled pages' waiters are woken
+ * (UFFDIO_WAKE) only after the counters and the present map are updated:
+ * left to the ioctl, the wake-up comes before this thread's bookkeeping,
+ * so a thread whose fault was just served could read the stats without
+ * its own page counted (test_dropped_page_reads_zero failed that way
+ * under load). The order is: count, mark present, wake; whoever sees the
+ * range resident, or sees its own fault return, also sees every page
+ * counted. A waiter is never lost: one whose page another filler
+ * installed is woken by that filler's UFFDIO_WAKE or, if its message is
+ * read later, by serve_fault() (EEXIST, then wake). */
+static int fill(struct uffd_memory *um, _Atomic uint64_t *busy, uint64_t first, uint64_t n,
+		bool zero, _Atomic uint64_t *counter, uint64_t *done)
 {
 	uint64_t off = first * um->page_size, bytes = n * um->page_size;
 	__s64 result;
 	int ret;
 
+	atomic_store(busy, first << 32 | n);
+
 	if (zero && um->have_zeropage) {
 		struct uffdio_zeropage z = {
 			.range = { .start = (uintptr_t)(um->host + off), .len = bytes },
+			.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE,
 		};
-		ret = ioctl(um->uffd, UFFDIO_ZEROPAGE, &z);
+		ret = ioctl(um->uffd, UFFDIO_ZEROPAGE, &z) < 0 ? -errno : 0;
 		result = z.zeropage;
 	} else {
 		struct uffdio_copy c = {
 			.dst = (uintptr_t)(um->host + off),
 			.src = (uintptr_t)(zero ? um->zero_src : um->src + off),
 			.len = bytes,
+			.mode = UFFDIO_COPY_MODE_DONTWAKE,
 		};
-		ret = ioctl(um->uffd, UFFDIO_COPY, &c);
+		ret = ioctl(um->uffd, UFFDIO_COPY, &c) < 0 ? -errno : 0;
 		result = c.copy;
 	}
 	*done = result > 0 ? (uint64_t)result / um->page_size : 0;
@@ -143,16 +170,31 @@ static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero,
 			atomic_fetch_add(&um->bytes_copied, *done * um->page_size);
 		mark_present(um, first, *done);
 	}
-	return ret == 0 ? 0 : -errno;
+	atomic_store(busy, 0);
+	if (*done)
+		wake_range(um, first, *done);
+	return ret;
 }
 
-static void wake_page(struct uffd_memory *um, uint64_t page)
+/* `page` was found present by a fill (EEXIST) and is not marked yet by
+ * us. If the other filler's ioctl in flight covers it, that filler
+ * installed it (or will meet it and come here itself) and counts and
+ * marks it; marking it here would let the range look resident before that
+ * filler's counters are updated (the stats would not add up to the page
+ * count; seen under load in test_faults_race_prefetch_shared_memfd).
+ * Otherwise the page was installed by the other filler, which has already
+ * marked it, or by someone else (shmem: the page cache filled through
+ * another mapping of the memfd), and we mark it. The caller's own `busy`
+ * is already clear, so of two fillers meeting each other's page at least
+ * one sees the other idle (sequentially consistent atomics). */
+static void found_present(struct uffd_memory *um, _Atomic uint64_t *other_busy, uint64_t page)
 {
-	struct uffdio_range r = {
-		.start = (uintptr_t)(um->host + page * um->page_size), .len = um->page_size,
-	};
+	uint64_t busy = atomic_load(other_busy), first = busy >> 32, n = busy & 0xffffffffULL;
 
-	ioctl(um->uffd, UFFDIO_WAKE, &r);
+	atomic_fetch_add(&um->races, 1);
+	if (page >= first && page < first + n)
+		return;
+	mark_present(um, page, 1);
 }
 
 static void sleep_ns(long ns)
@@ -183,20 +225,20 @@ static void serve_fault(struct uffd_memory *um, uint64_t addr)
 	atomic_fetch_add(&um->faults, 1);
 	zero = is_present(um, page) || !page_map_test(um->data_map, page);
 	do {
-		ret = fill(um, page, 1, zero, zero ? &um->fault_zeroed : &um->fault_copied, &done);
+		ret = fill(um, &um->fault_busy, page, 1, zero,
+			   zero ? &um->fault_zeroed : &um->fault_copied, &done);
 		if (ret == -EAGAIN && !done)
 			sleep_ns(EAGAIN_SLEEP_NS);
 	} while (ret == -EAGAIN && !done && !atomic_load(&um->stopping));
 	if (ret == -EEXIST && !done) {
-		atomic_fetch_add(&um->races, 1);
-		mark_present(um, page, 1);
-		wake_page(um, page);
+		found_present(um, &um->prefetch_busy, page);
+		wake_range(um, page, 1);
 	} else if (ret < 0 && !atomic_load(&um->stopping)) {
 		/* The waiter would sleep forever: wake it so it faults again
 		 * and we retry, and say why. */
 		log_error("userfaultfd: filling page at offset 0x%llx: %s",
 			  (unsigned long long)(page * um->page_size), strerror(-ret));
-		wake_page(um, page);
+		wake_range(um, page, 1);
 	}
 }
 
@@ -239,15 +281,14 @@ static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool z
 {
 	while (p < end && !atomic_load(&um->stopping)) {
 		uint64_t done;
-		int ret = fill(um, p, end - p, zero, &um->prefetched, &done);
+		int ret = fill(um, &um->prefetch_busy, p, end - p, zero, &um->prefetched, &done);
 
 		p += done;
 		if (ret == 0)
 			break;
 		if (ret == -EEXIST) {
 			/* A fault got there first. */
-			atomic_fetch_add(&um->races, 1);
-			mark_present(um, p, 1);
+			found_present(um, &um->fault_busy, p);
 			p++;
 		} else if (ret == -EAGAIN) {
 			if (!done)
@@ -351,6 +392,13 @@ static int check_args(void *host, uint64_t len, int fd, uint64_t file_offset,
 	if (*chunk % page_size) {
 		log_error("uffd memory: prefetch chunk %llu is not a multiple of the page size %llu",
 			  (unsigned long long)*chunk, (unsigned long long)page_size);
+		return -EINVAL;
+	}
+	/* found_present() packs a page number and a page count in 32 bits
+	 * each: 16 TiB of 4 KiB pages. */
+	if (len / page_size > UINT32_MAX || *chunk / page_size > UINT32_MAX) {
+		log_error("uffd memory: range of %llu bytes or prefetch chunk of %llu bytes is over "
+			  "2^32 pages", (unsigned long long)len, (unsigned long long)*chunk);
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) < 0)

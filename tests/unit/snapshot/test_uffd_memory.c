@@ -353,7 +353,8 @@ struct loader {
 	uint64_t pages;
 	uint64_t seed;
 	atomic_bool *quit;
-	uint64_t touched, bad;
+	_Atomic uint64_t touched;
+	uint64_t bad;
 };
 
 /* Touch random pages until told to quit: each must hold its pattern, or
@@ -367,9 +368,21 @@ static void *touch_until_quit(void *arg)
 		uint64_t v = *(volatile uint64_t *)(l->host + page * PAGE);
 
 		l->bad += v != pattern(page, 0) && v != 0;
-		l->touched++;
+		atomic_fetch_add(&l->touched, 1);
 	}
 	return NULL;
+}
+
+/* Wait (at most 10 s: the machine may be loaded) until every loader has
+ * touched more than `above[i]` pages. */
+static void wait_loaders_past(struct loader *l, const uint64_t *above, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		for (int ms = 0; atomic_load(&l[i].touched) <= above[i]; ms++) {
+			assert_true(ms < 10000);
+			usleep(1000);
+		}
+	}
 }
 
 static void test_stop_while_threads_fault(void **state)
@@ -389,14 +402,18 @@ static void test_stop_while_threads_fault(void **state)
 					.quit = &quit };
 		assert_int_equal(pthread_create(&l[i].thread, NULL, touch_until_quit, &l[i]), 0);
 	}
-	usleep(20000);
+	/* Stop only once every thread is faulting: under load a fixed sleep
+	 * was sometimes shorter than a thread's start-up. */
+	uint64_t at_stop[4] = { 0 };
+	wait_loaders_past(l, at_stop, 4);
 	uffd_memory_stop(um);   /* threads are mid-fault or about to fault */
-	usleep(5000);
+	for (unsigned i = 0; i < 4; i++)
+		at_stop[i] = atomic_load(&l[i].touched);
+	wait_loaders_past(l, at_stop, 4);  /* nobody hangs after the stop */
 	atomic_store(&quit, true);
 	for (unsigned i = 0; i < 4; i++) {
 		pthread_join(l[i].thread, NULL);
 		assert_int_equal(l[i].bad, 0);
-		assert_true(l[i].touched > 0);
 	}
 	ram_destroy(&r);
 	close(fd);
