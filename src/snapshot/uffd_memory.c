@@ -64,6 +64,7 @@ struct uffd_memory {
 	_Atomic uint64_t nr_present;
 	_Atomic uint64_t faults, fault_copied, fault_zeroed, prefetched, zeroed;
 	_Atomic uint64_t bytes_copied, races;
+	uint64_t holes_left;           /* set at start, then read-only */
 	_Atomic uint64_t first_fault_ns, resident_ns, prefetch_ns;
 	_Atomic int prefetch_error;
 };
@@ -338,6 +339,18 @@ static void *prefetch_thread_main(void *arg)
 	return NULL;
 }
 
+static int start_prefetch(struct uffd_memory *um)
+{
+	int ret = pthread_create(&um->prefetch_thread, NULL, prefetch_thread_main, um);
+
+	if (ret != 0) {
+		log_error("uffd memory: starting the prefetch thread: %s", strerror(ret));
+		return -ret;
+	}
+	um->prefetch_running = true;
+	return 0;
+}
+
 static int open_userfaultfd(struct uffd_memory *um)
 {
 	struct uffdio_api api = { .api = UFFD_API };
@@ -489,11 +502,23 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		goto release_um;
 	/* Pages already present (the restore wrote them, or they were
 	 * touched) are not ours to fill: no MISSING fault will come for them. */
-	ret = page_map_resident(host, len, page_size, um->present);
-	if (ret < 0)
-		goto release_um;
-	for (uint64_t w = 0; w < words; w++)
+	if (!opts->fresh) {
+		ret = page_map_resident(host, len, page_size, um->present);
+		if (ret < 0)
+			goto release_um;
+	}
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t valid = w + 1 < words || um->npages % 64 == 0
+			? ~0ULL : (1ULL << (um->npages % 64)) - 1;
+
+		if (opts->leave_holes) {
+			uint64_t holes = ~um->data_map[w] & ~um->present[w] & valid;
+
+			um->holes_left += (uint64_t)__builtin_popcountll(holes);
+			um->present[w] |= holes;
+		}
 		um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
+	}
 	if (um->nr_present == um->npages)
 		um->resident_ns = elapsed_ns(um);
 	um->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -510,12 +535,9 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		goto release_um;
 	}
 	if (!opts->disable_prefetch) {
-		ret = -pthread_create(&um->prefetch_thread, NULL, prefetch_thread_main, um);
-		if (ret < 0) {
-			log_error("uffd memory: starting the prefetch thread: %s", strerror(-ret));
+		ret = start_prefetch(um);
+		if (ret < 0)
 			goto stop_fault_thread;
-		}
-		um->prefetch_running = true;
 	}
 	*out = um;
 	return 0;
@@ -538,6 +560,7 @@ void uffd_memory_stats(struct uffd_memory *um, struct uffd_memory_stats *s)
 	s->fault_pages_zeroed = atomic_load(&um->fault_zeroed);
 	s->prefetch_pages = atomic_load(&um->prefetched);
 	s->zero_pages = atomic_load(&um->zeroed);
+	s->holes_left = um->holes_left;
 	s->bytes_copied = atomic_load(&um->bytes_copied);
 	s->races = atomic_load(&um->races);
 	s->first_fault_ns = atomic_load(&um->first_fault_ns);
@@ -581,6 +604,17 @@ int uffd_memory_wait_resident(struct uffd_memory *um, int timeout_ms)
 	return ret;
 }
 
+int uffd_memory_make_resident(struct uffd_memory *um, int timeout_ms)
+{
+	if (!um->prefetch_running && atomic_load(&um->nr_present) < um->npages) {
+		int ret = start_prefetch(um);
+
+		if (ret < 0)
+			return ret;
+	}
+	return uffd_memory_wait_resident(um, timeout_ms);
+}
+
 void uffd_memory_stop(struct uffd_memory *um)
 {
 	struct uffdio_range range;
@@ -593,7 +627,9 @@ void uffd_memory_stop(struct uffd_memory *um)
 	if (um->prefetch_running)
 		pthread_join(um->prefetch_thread, NULL);
 	range = (struct uffdio_range){ .start = (uintptr_t)um->host, .len = um->len };
-	if (ioctl(um->uffd, UFFDIO_UNREGISTER, &range) < 0)
+	/* ENOMEM: the range was unmapped already (a failed start-up); the
+	 * close in release() drops the registration anyway. */
+	if (ioctl(um->uffd, UFFDIO_UNREGISTER, &range) < 0 && errno != ENOMEM)
 		log_syscall_error("UFFDIO_UNREGISTER", errno);
 	release(um);
 }

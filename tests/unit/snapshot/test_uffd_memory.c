@@ -484,6 +484,79 @@ static void test_dropped_page_reads_zero(void **state)
 	close(fd);
 }
 
+/* What a restore uses for memfd RAM: file holes are left alone (counted
+ * present, not prefetched, so the memfd stays sparse for a later
+ * SEEK_DATA save), a touched hole still reads zero; no mincore scan. */
+static void test_leave_holes_shared_memfd(void **state)
+{
+	const uint64_t len = 4 * MiB, pages = len / PAGE, holes = hole_pages(pages);
+	struct uffd_memory_options opts = { .leave_holes = true, .fresh = true };
+	struct uffd_memory_stats s;
+	struct uffd_memory *um;
+	struct ram r = ram_create(RAM_SHARED_MEMFD, len);
+	int fd = make_file(len, true);
+	uint64_t data_pages = 0;
+
+	(void)state;
+	assert_int_equal(uffd_memory_start(&um, r.host, len, fd, 0, &opts), 0);
+	assert_int_equal(uffd_memory_wait_resident(um, 10000), 0);
+	uffd_memory_stats(um, &s);
+	assert_int_equal(s.holes_left, holes);
+	assert_int_equal(s.prefetch_pages, pages - holes);
+	assert_int_equal(s.zero_pages, 0);
+	assert_int_equal(s.faults, 0);
+	/* The RAM memfd holds exactly the file's data pages. */
+	for (off_t pos = 0; pos < (off_t)len;) {
+		off_t data = lseek(r.fd, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			break;
+		hole = lseek(r.fd, data, SEEK_HOLE);
+		data_pages += (uint64_t)(hole - data) / PAGE;
+		pos = hole;
+	}
+	assert_int_equal(data_pages, pages - holes);
+	for (uint64_t p = 0; p < pages; p += 5)
+		assert_true(page_ok(r.host, p, p, true));
+	uffd_memory_stats(um, &s);
+	assert_true(s.faults >= 1);   /* the holes among them */
+	assert_int_equal(s.fault_pages_zeroed, s.faults);
+	assert_int_equal(s.fault_pages_copied, 0);
+	uffd_memory_stop(um);
+	ram_destroy(&r);
+	close(fd);
+}
+
+/* Faults only, then a caller that is about to read everything (a save)
+ * asks for the rest: the prefetcher starts and the range becomes resident. */
+static void test_make_resident_starts_prefetch(void **state)
+{
+	const uint64_t len = 8 * MiB, pages = len / PAGE;
+	struct uffd_memory_options opts = { .disable_prefetch = true };
+	struct uffd_memory_stats s;
+	struct uffd_memory *um;
+	struct ram r = ram_create(RAM_PRIVATE_ANON, len);
+	int fd = make_file(len, false);
+
+	(void)state;
+	assert_int_equal(uffd_memory_start(&um, r.host, len, fd, 0, &opts), 0);
+	assert_true(page_ok(r.host, 1, 1, false));
+	assert_true(page_ok(r.host, 700, 700, false));
+	assert_true(page_ok(r.host, 2047, 2047, false));
+	assert_int_equal(uffd_memory_wait_resident(um, 50), -ETIMEDOUT);
+	assert_int_equal(uffd_memory_make_resident(um, 10000), 0);
+	uffd_memory_stats(um, &s);
+	assert_int_equal(s.faults, 3);
+	assert_int_equal(s.fault_pages_copied, 3);
+	assert_int_equal(s.prefetch_pages, pages - 3);
+	assert_true(s.resident);
+	assert_int_equal(resident_pages(&r), pages);
+	assert_int_equal(uffd_memory_make_resident(um, 0), 0);   /* again: nothing to do */
+	uffd_memory_stop(um);
+	ram_destroy(&r);
+	close(fd);
+}
+
 static void test_refused_inputs(void **state)
 {
 	const uint64_t len = 2 * MiB;
@@ -527,6 +600,8 @@ int main(void)
 		cmocka_unit_test(test_file_offset),
 		cmocka_unit_test(test_present_pages_are_kept),
 		cmocka_unit_test(test_dropped_page_reads_zero),
+		cmocka_unit_test(test_leave_holes_shared_memfd),
+		cmocka_unit_test(test_make_resident_starts_prefetch),
 		cmocka_unit_test(test_refused_inputs),
 	};
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
