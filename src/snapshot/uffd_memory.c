@@ -1,4 +1,5 @@
-/* userfaultfd lazy memory: see uffd_memory.h and docs/snapshots-uffd.md.
+/* userfaultfd lazy memory: see uffd_memory.h and docs/snapshots.md ("The
+ * userfaultfd back-end").
  * Kernel interface: Documentation/admin-guide/mm/userfaultfd.rst. */
 #include "snapshot/uffd_memory.h"
 

@@ -17,7 +17,8 @@
  * with EEXIST on a page that is already there, so neither ever waits for
  * the other: a fault that lands inside the chunk being prefetched is served
  * by the fault thread on its own, and the prefetch skips that page.
- * docs/snapshots-uffd.md describes the design, the guarantees and limits.
+ * docs/snapshots.md ("The userfaultfd back-end") describes the design, the
+ * guarantees and limits.
  *
  * Limits: base pages only (huge pages and hugetlbfs are not handled); the
  * range must not be remapped or unmapped while registered; fork() children
