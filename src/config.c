@@ -100,8 +100,13 @@ void config_print_usage(FILE *out)
 	      "      --memory-file PATH the RAM file (default: the one STATE names)\n"
 	      "      --base-memory-file PATH  a diff snapshot's full memory file, if it\n"
 	      "                         moved (default: the one STATE names)\n"
-	      "      --memory-backend private|uffd  how RAM is restored (default private:\n"
-	      "                         a copy-on-write mapping of the file)\n"
+	      "      --memory-backend private|uffd[,prefetch=on|off][,fault-delay-us=N]\n"
+	      "                         how RAM is restored: private (default) maps the file\n"
+	      "                         copy-on-write; uffd fills pages from it on first touch\n"
+	      "                         (userfaultfd) and prefetches the rest in the background\n"
+	      "                         (prefetch=off: faults only). fault-delay-us=N is a\n"
+	      "                         testing/benchmark knob: each fault waits N us, like a\n"
+	      "                         slow store\n"
 	      "      --resume           run at once; without it the restored VM waits,\n"
 	      "                         paused, for SIGUSR2\n"
 	      "  -h, --help             show this help\n"
@@ -450,6 +455,49 @@ static const char *option_name(int opt)
 	return "?";
 }
 
+int config_parse_memory_backend(struct config *cfg, const char *text, char err[CONFIG_ERROR_MAX])
+{
+	size_t kind_len = strcspn(text, ",");
+	const char *p;
+
+	cfg->uffd_prefetch_off = false;
+	cfg->uffd_fault_delay_us = 0;
+	if (disk_option_is(text, kind_len, "private") && !text[kind_len]) {
+		cfg->memory_backend = MEMORY_BACKEND_PRIVATE;
+		return 0;
+	}
+	if (!disk_option_is(text, kind_len, "uffd"))
+		fail("--memory-backend %s: expected private or uffd[,prefetch=on|off][,fault-delay-us=N]",
+		     text);
+	cfg->memory_backend = MEMORY_BACKEND_UFFD;
+	for (p = text + kind_len; *p; p += strcspn(p, ",")) {
+		const char *word = ++p;
+		size_t len = strcspn(word, ",");
+		char *end;
+
+		if (disk_option_is(word, len, "prefetch=on")) {
+			cfg->uffd_prefetch_off = false;
+		} else if (disk_option_is(word, len, "prefetch=off")) {
+			cfg->uffd_prefetch_off = true;
+		} else if (len > 15 && !strncmp(word, "fault-delay-us=", 15)) {
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(word + 15, &end, 10);
+			/* At most 10 s a page: a knob for tests, not a store. */
+			if (errno || end != word + len || word[15] < '0' || word[15] > '9' ||
+			    v > 10000000)
+				fail("--memory-backend %s: fault-delay-us=%.*s: expected 0-10000000",
+				     text, (int)(len - 15), word + 15);
+			cfg->uffd_fault_delay_us = (unsigned)v;
+		} else {
+			fail("--memory-backend %s: unknown uffd option '%.*s' (expected prefetch=on, "
+			     "prefetch=off or fault-delay-us=N)", text, (int)len, word);
+		}
+	}
+	return 0;
+}
+
 int config_parse_snapshot(struct snapshot_config *snap, const char *text,
 			  char err[CONFIG_ERROR_MAX])
 {
@@ -612,12 +660,9 @@ int config_parse(struct config *cfg, int argc, char **argv, char err[CONFIG_ERRO
 			restore_only = true;
 			break;
 		case OPT_MEMORY_BACKEND:
-			if (!strcmp(optarg, "private"))
-				cfg->memory_backend = MEMORY_BACKEND_PRIVATE;
-			else if (!strcmp(optarg, "uffd"))
-				cfg->memory_backend = MEMORY_BACKEND_UFFD;
-			else
-				fail("--memory-backend %s: expected private or uffd", optarg);
+			ret = config_parse_memory_backend(cfg, optarg, err);
+			if (ret < 0)
+				return ret;
 			restore_only = true;
 			break;
 		case OPT_RESUME:

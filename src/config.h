@@ -133,10 +133,17 @@ struct config {
 	const char *restore_memory_path;  /* --memory-file; NULL: the state's */
 	const char *restore_base_memory_path;  /* --base-memory-file: a diff's full memory file */
 	enum memory_backend memory_backend;
+	bool uffd_prefetch_off;      /* --memory-backend uffd,prefetch=off */
+	unsigned uffd_fault_delay_us;  /* uffd,fault-delay-us=N: testing only */
 	bool restore_resume;         /* --resume: run at once, not paused */
 };
 
 #define CONFIG_ERROR_MAX 256
+
+/* Parse one --memory-backend value (private | uffd[,prefetch=on|off]
+ * [,fault-delay-us=N]) into cfg. Returns 0, or -EINVAL with a one-line
+ * reason in err. */
+int config_parse_memory_backend(struct config *cfg, const char *text, char err[CONFIG_ERROR_MAX]);
 
 /* Parse one --disk value into *disk. Returns 0, or -EINVAL with a one-line
  * reason in err. */

@@ -212,7 +212,8 @@ static int open_console(struct machine *m)
 static void snapshot_view(struct machine *m, struct snapshot_machine *view)
 {
 	*view = (struct snapshot_machine){ .cfg = m->cfg, .kvm = &m->kvm, .vm = &m->vm,
-					   .platform = &m->platform, .virtio = &m->virtio };
+					   .platform = &m->platform, .virtio = &m->virtio,
+					   .image = m->image };
 }
 
 static int create_vcpus(struct machine *m, const struct boot_entry *entry)
@@ -333,6 +334,8 @@ static int finish(struct machine *m, int loop_ret)
 		print_exit_stats(vm);
 		virtio_devices_print_stats(&m->virtio, stderr);
 	}
+	if (m->cfg->exit_stats || m->cfg->snapshot_timing)
+		snapshot_image_print_stats(m->image, stderr);
 	return loop_ret < 0 ? EXIT_STATUS_VMM_ERROR : exit_status(vm);
 }
 
@@ -506,16 +509,20 @@ int machine_create(const struct config *cfg, struct machine **out)
 	}
 	if (kvm_open(&m->kvm, "/dev/kvm", err, sizeof(err)) < 0) {
 		log_error("%s", err);
+		snapshot_image_memory_stop(m->image);
 		guest_memory_destroy(&mem);
 		goto fail;
 	}
 	if (check_kvm_limits(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
+		snapshot_image_memory_stop(m->image);
 		guest_memory_destroy(&mem);
 		goto fail;
 	}
-	if (vm_create(&m->vm, &m->kvm, &mem) < 0)
+	if (vm_create(&m->vm, &m->kvm, &mem) < 0) {
+		snapshot_image_memory_stop(m->image);   /* mem is already unmapped */
 		goto fail;
+	}
 	m->vm_created = true;
 	if (cfg->snapshot.diff) {
 		ret = start_diff_series(m);
@@ -576,6 +583,9 @@ void machine_destroy(struct machine *m)
 		platform_destroy(&m->platform);
 	if (m->console_fd_owned)
 		close(m->console_fd);
+	/* vCPUs joined, devices gone: nothing touches RAM any more, and the
+	 * userfaultfd service must stop before RAM is unmapped. */
+	snapshot_image_memory_stop(m->image);
 	snapshot_series_destroy(m->snapshot.series);
 	if (m->vm_created)
 		vm_destroy(&m->vm);

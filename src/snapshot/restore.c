@@ -228,12 +228,31 @@ int snapshot_image_memory(struct snapshot_image *img, struct guest_memory *mem,
 	int fd = img->memory_fd, ret;
 
 	img->memory_fd = -1;   /* the back-end owns it now, also on failure */
-	ret = memory_backend_start(img->cfg.memory_backend, fd, MEMFILE_DATA_OFFSET,
+	ret = memory_backend_start(&img->cfg, fd, MEMFILE_DATA_OFFSET,
 				   img->memory.ram_size, mem, &img->backend);
 	snap_timing_lap(t, &start, "memory (%s)", memory_backend_name(img->cfg.memory_backend));
 	if (ret == 0 && img->files.nr_diffs)
 		ret = apply_diffs(img, mem, t);
 	return ret == -ENOTSUP ? -EINVAL : ret;
+}
+
+int snapshot_image_memory_settle(struct snapshot_image *img)
+{
+	return img ? memory_backend_settle(img->backend) : 0;
+}
+
+void snapshot_image_print_stats(const struct snapshot_image *img, FILE *out)
+{
+	if (img)
+		memory_backend_print_stats(img->backend, out);
+}
+
+void snapshot_image_memory_stop(struct snapshot_image *img)
+{
+	if (!img)
+		return;
+	memory_backend_stop(img->backend);
+	img->backend = NULL;
 }
 
 static int restore_vcpus(struct snapshot_image *img, const struct snapshot_machine *m,

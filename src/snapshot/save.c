@@ -297,6 +297,12 @@ int snapshot_save(const struct snapshot_machine *m, struct snapshot_target *targ
 			goto free_writer;
 		vm_state_write(&vs, &w);
 	}
+	start = snap_now_ns();
+	/* A restored VM's RAM may still be arriving (uffd): all of it first. */
+	ret = snapshot_image_memory_settle(m->image);
+	if (ret < 0)
+		goto free_writer;
+	snap_timing_lap(t, &start, "memory settle");
 	/* The memory file before the state file: a state file on disk always
 	 * names a complete memory file. */
 	ret = save_memory(m, target, id, t);

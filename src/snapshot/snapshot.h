@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "snapshot/timing.h"
@@ -39,6 +40,7 @@ struct snapshot_machine {
 	struct vm *vm;
 	struct platform *platform;
 	struct virtio_devices *virtio;
+	struct snapshot_image *image;    /* the restore this VM came from, or NULL */
 };
 
 /* --- save.c --- */
@@ -90,6 +92,18 @@ void snapshot_image_close(struct snapshot_image *img);
  * input) or -errno; logged. */
 int snapshot_image_memory(struct snapshot_image *img, struct guest_memory *mem,
 			  struct snap_timing *t);
+
+/* Before a save of a restored VM reads its RAM: every page of the memory
+ * file in place (the uffd back-end waits until resident). NULL img: 0.
+ * Returns 0 or -errno (logged). */
+int snapshot_image_memory_settle(struct snapshot_image *img);
+
+/* The memory back-end's counters (--exit-stats, --snapshot-timing). */
+void snapshot_image_print_stats(const struct snapshot_image *img, FILE *out);
+
+/* Stop the memory back-end: after every vCPU has been joined and the
+ * devices are gone, before the RAM is unmapped. NULL is a no-op. */
+void snapshot_image_memory_stop(struct snapshot_image *img);
 
 /* Put every saved state into the freshly built machine (vCPUs created,
  * devices attached, nothing running). Returns 0, -EINVAL (the file does

@@ -1,4 +1,5 @@
-/* userfaultfd lazy memory: see uffd_memory.h and docs/snapshots-uffd.md.
+/* userfaultfd lazy memory: see uffd_memory.h and docs/snapshots.md ("The
+ * userfaultfd back-end").
  * Kernel interface: Documentation/admin-guide/mm/userfaultfd.rst. */
 #include "snapshot/uffd_memory.h"
 
@@ -13,7 +14,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -21,147 +21,10 @@
 
 #include "log.h"
 #include "snapshot/page_map.h"
+#include "snapshot/uffd_memory_internal.h"
 
 /* Fault messages read per read(2); the fault thread serves them in order. */
 #define FAULT_BATCH 16
-/* Niceness of the prefetch thread: the fault thread, which has someone
- * waiting on it, wins the CPU whenever both are runnable. */
-#define PREFETCH_NICE 10
-/* Back-off when a fill reports EAGAIN without progress (the kernel's
- * "mappings are changing"; userfaultfd.rst, UFFDIO_COPY). */
-#define EAGAIN_SLEEP_NS 100000
-
-struct uffd_memory {
-	uint8_t *host;
-	uint64_t len;
-	uint64_t page_size;
-	uint64_t npages;
-	struct uffd_memory_options opts;
-
-	int uffd;
-	int stop_fd;                   /* eventfd: wakes the fault thread to stop */
-	atomic_bool stopping;
-	bool have_zeropage;            /* UFFDIO_ZEROPAGE allowed on the range */
-
-	const uint8_t *src;            /* the file, mapped read-only, page 0 = file_offset */
-	uint8_t *zero_src;             /* zero pages to copy when ZEROPAGE is unavailable */
-	uint64_t *data_map;            /* bit per page: the file has data there (else a hole) */
-	uint64_t *present;             /* bit per page: filled or found present
-					* (atomic builtins once the threads run) */
-
-	pthread_t fault_thread;
-	pthread_t prefetch_thread;
-	bool prefetch_running;
-
-	struct timespec start;
-	pthread_mutex_t lock;          /* with resident_cond: wait_resident() */
-	pthread_cond_t resident_cond;
-
-	_Atomic uint64_t nr_present;
-	_Atomic uint64_t faults, fault_copied, fault_zeroed, prefetched, zeroed;
-	_Atomic uint64_t bytes_copied, races;
-	_Atomic uint64_t first_fault_ns, resident_ns, prefetch_ns;
-	_Atomic int prefetch_error;
-};
-
-static uint64_t elapsed_ns(const struct uffd_memory *um)
-{
-	struct timespec now;
-	uint64_t ns;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ns = (uint64_t)(now.tv_sec - um->start.tv_sec) * 1000000000ULL +
-	     (uint64_t)(now.tv_nsec - um->start.tv_nsec);
-	return ns ? ns : 1;  /* 0 means "not yet" in the stats */
-}
-
-static bool is_present(struct uffd_memory *um, uint64_t page)
-{
-	return __atomic_load_n(&um->present[page / 64], __ATOMIC_RELAXED) >> (page % 64) & 1;
-}
-
-/* Mark pages [first, first + n) present and count the new ones. */
-static void mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
-{
-	uint64_t added = 0;
-
-	for (uint64_t p = first; p < first + n;) {
-		unsigned shift = p % 64;
-		uint64_t take = n - (p - first) < 64 - shift ? n - (p - first) : 64 - shift;
-		uint64_t mask = (take == 64 ? ~0ULL : ((1ULL << take) - 1)) << shift;
-		uint64_t old = __atomic_fetch_or(&um->present[p / 64], mask, __ATOMIC_RELAXED);
-
-		added += (uint64_t)__builtin_popcountll(mask & ~old);
-		p += take;
-	}
-	if (!added)
-		return;
-	if (atomic_fetch_add(&um->nr_present, added) + added == um->npages) {
-		atomic_store(&um->resident_ns, elapsed_ns(um));
-		pthread_mutex_lock(&um->lock);
-		pthread_cond_broadcast(&um->resident_cond);
-		pthread_mutex_unlock(&um->lock);
-	}
-}
-
-/* Fill pages [first, first + n) with one UFFDIO_COPY (from the file or,
- * for holes without UFFDIO_ZEROPAGE, from zero pages) or UFFDIO_ZEROPAGE.
- * Both stop at the first page already present and then report the bytes
- * done so far with EAGAIN, or EEXIST if that was the first page
- * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled,
- * adds them to *counter, and returns 0 when all were, else -errno. The
- * counters are updated before the pages are marked present, so whoever
- * sees the range resident also sees every page counted. */
-static int fill(struct uffd_memory *um, uint64_t first, uint64_t n, bool zero,
-		_Atomic uint64_t *counter, uint64_t *done)
-{
-	uint64_t off = first * um->page_size, bytes = n * um->page_size;
-	__s64 result;
-	int ret;
-
-	if (zero && um->have_zeropage) {
-		struct uffdio_zeropage z = {
-			.range = { .start = (uintptr_t)(um->host + off), .len = bytes },
-		};
-		ret = ioctl(um->uffd, UFFDIO_ZEROPAGE, &z);
-		result = z.zeropage;
-	} else {
-		struct uffdio_copy c = {
-			.dst = (uintptr_t)(um->host + off),
-			.src = (uintptr_t)(zero ? um->zero_src : um->src + off),
-			.len = bytes,
-		};
-		ret = ioctl(um->uffd, UFFDIO_COPY, &c);
-		result = c.copy;
-	}
-	*done = result > 0 ? (uint64_t)result / um->page_size : 0;
-	if (*done) {
-		atomic_fetch_add(counter, *done);
-		if (zero)
-			atomic_fetch_add(&um->zeroed, *done);
-		else
-			atomic_fetch_add(&um->bytes_copied, *done * um->page_size);
-		mark_present(um, first, *done);
-	}
-	return ret == 0 ? 0 : -errno;
-}
-
-static void wake_page(struct uffd_memory *um, uint64_t page)
-{
-	struct uffdio_range r = {
-		.start = (uintptr_t)(um->host + page * um->page_size), .len = um->page_size,
-	};
-
-	ioctl(um->uffd, UFFDIO_WAKE, &r);
-}
-
-static void sleep_ns(long ns)
-{
-	struct timespec t = { .tv_sec = ns / 1000000000L, .tv_nsec = ns % 1000000000L };
-
-	while (nanosleep(&t, &t) < 0 && errno == EINTR)
-		;
-}
 
 /* One fault: fill its page and wake the waiter. A page we filled before
  * that faults again was dropped since (MADV_DONTNEED, a punched hole), and
@@ -178,25 +41,25 @@ static void serve_fault(struct uffd_memory *um, uint64_t addr)
 	if (addr < (uintptr_t)um->host || page >= um->npages)
 		return;  /* not ours: cannot happen for a registered range */
 	if (um->opts.fault_delay_us)
-		sleep_ns((long)um->opts.fault_delay_us * 1000);
-	atomic_compare_exchange_strong(&um->first_fault_ns, &expected, elapsed_ns(um));
+		uffd_sleep_ns((long)um->opts.fault_delay_us * 1000);
+	atomic_compare_exchange_strong(&um->first_fault_ns, &expected, uffd_elapsed_ns(um));
 	atomic_fetch_add(&um->faults, 1);
-	zero = is_present(um, page) || !page_map_test(um->data_map, page);
+	zero = uffd_is_present(um, page) || !page_map_test(um->data_map, page);
 	do {
-		ret = fill(um, page, 1, zero, zero ? &um->fault_zeroed : &um->fault_copied, &done);
+		ret = uffd_fill(um, &um->fault_busy, page, 1, zero,
+			   zero ? &um->fault_zeroed : &um->fault_copied, &done);
 		if (ret == -EAGAIN && !done)
-			sleep_ns(EAGAIN_SLEEP_NS);
+			uffd_sleep_ns(EAGAIN_SLEEP_NS);
 	} while (ret == -EAGAIN && !done && !atomic_load(&um->stopping));
 	if (ret == -EEXIST && !done) {
-		atomic_fetch_add(&um->races, 1);
-		mark_present(um, page, 1);
-		wake_page(um, page);
+		uffd_found_present(um, &um->prefetch_busy, page);
+		uffd_wake_range(um, page, 1);
 	} else if (ret < 0 && !atomic_load(&um->stopping)) {
 		/* The waiter would sleep forever: wake it so it faults again
 		 * and we retry, and say why. */
 		log_error("userfaultfd: filling page at offset 0x%llx: %s",
 			  (unsigned long long)(page * um->page_size), strerror(-ret));
-		wake_page(um, page);
+		uffd_wake_range(um, page, 1);
 	}
 }
 
@@ -233,68 +96,17 @@ static void *fault_thread_main(void *arg)
 	return NULL;
 }
 
-/* Fill the run of missing pages [p, end) of one kind (data or hole),
- * skipping pages a fault filled meanwhile. Returns 0 or -errno. */
-static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool zero)
-{
-	while (p < end && !atomic_load(&um->stopping)) {
-		uint64_t done;
-		int ret = fill(um, p, end - p, zero, &um->prefetched, &done);
 
-		p += done;
-		if (ret == 0)
-			break;
-		if (ret == -EEXIST) {
-			/* A fault got there first. */
-			atomic_fetch_add(&um->races, 1);
-			mark_present(um, p, 1);
-			p++;
-		} else if (ret == -EAGAIN) {
-			if (!done)
-				sleep_ns(EAGAIN_SLEEP_NS);
-		} else {
-			return ret;
-		}
+static int start_prefetch(struct uffd_memory *um)
+{
+	int ret = pthread_create(&um->prefetch_thread, NULL, uffd_prefetch_main, um);
+
+	if (ret != 0) {
+		log_error("uffd memory: starting the prefetch thread: %s", strerror(ret));
+		return -ret;
 	}
+	um->prefetch_running = true;
 	return 0;
-}
-
-static void *prefetch_thread_main(void *arg)
-{
-	struct uffd_memory *um = arg;
-	uint64_t chunk = um->opts.prefetch_chunk / um->page_size;
-	int ret = 0;
-
-	/* Per-thread niceness (setpriority on a thread id is per thread on
-	 * Linux, sched(7)). Failing to lower our priority is harmless. */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PREFETCH_NICE);
-	for (uint64_t base = 0; base < um->npages && !atomic_load(&um->stopping) && !ret;
-	     base += chunk) {
-		uint64_t end = base + chunk < um->npages ? base + chunk : um->npages;
-
-		for (uint64_t p = base; p < end && !ret;) {
-			if (is_present(um, p)) {
-				p++;
-				continue;
-			}
-			bool zero = !page_map_test(um->data_map, p);
-			uint64_t q = p + 1;
-			while (q < end && !is_present(um, q) && !page_map_test(um->data_map, q) == zero)
-				q++;
-			ret = prefetch_run(um, p, q, zero);
-			p = q;
-		}
-	}
-	if (ret < 0) {
-		log_error("userfaultfd prefetch: %s (faults are still served)", strerror(-ret));
-		atomic_store(&um->prefetch_error, ret);
-		pthread_mutex_lock(&um->lock);
-		pthread_cond_broadcast(&um->resident_cond);
-		pthread_mutex_unlock(&um->lock);
-	} else if (!atomic_load(&um->stopping)) {
-		atomic_store(&um->prefetch_ns, elapsed_ns(um));
-	}
-	return NULL;
 }
 
 static int open_userfaultfd(struct uffd_memory *um)
@@ -351,6 +163,13 @@ static int check_args(void *host, uint64_t len, int fd, uint64_t file_offset,
 	if (*chunk % page_size) {
 		log_error("uffd memory: prefetch chunk %llu is not a multiple of the page size %llu",
 			  (unsigned long long)*chunk, (unsigned long long)page_size);
+		return -EINVAL;
+	}
+	/* uffd_found_present() packs a page number and a page count in 32 bits
+	 * each: 16 TiB of 4 KiB pages. */
+	if (len / page_size > UINT32_MAX || *chunk / page_size > UINT32_MAX) {
+		log_error("uffd memory: range of %llu bytes or prefetch chunk of %llu bytes is over "
+			  "2^32 pages", (unsigned long long)len, (unsigned long long)*chunk);
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) < 0)
@@ -441,13 +260,25 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		goto release_um;
 	/* Pages already present (the restore wrote them, or they were
 	 * touched) are not ours to fill: no MISSING fault will come for them. */
-	ret = page_map_resident(host, len, page_size, um->present);
-	if (ret < 0)
-		goto release_um;
-	for (uint64_t w = 0; w < words; w++)
+	if (!opts->fresh) {
+		ret = page_map_resident(host, len, page_size, um->present);
+		if (ret < 0)
+			goto release_um;
+	}
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t valid = w + 1 < words || um->npages % 64 == 0
+			? ~0ULL : (1ULL << (um->npages % 64)) - 1;
+
+		if (opts->leave_holes) {
+			uint64_t holes = ~um->data_map[w] & ~um->present[w] & valid;
+
+			um->holes_left += (uint64_t)__builtin_popcountll(holes);
+			um->present[w] |= holes;
+		}
 		um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
+	}
 	if (um->nr_present == um->npages)
-		um->resident_ns = elapsed_ns(um);
+		um->resident_ns = uffd_elapsed_ns(um);
 	um->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (um->stop_fd < 0) {
 		ret = log_syscall_error("eventfd", errno);
@@ -462,12 +293,9 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		goto release_um;
 	}
 	if (!opts->disable_prefetch) {
-		ret = -pthread_create(&um->prefetch_thread, NULL, prefetch_thread_main, um);
-		if (ret < 0) {
-			log_error("uffd memory: starting the prefetch thread: %s", strerror(-ret));
+		ret = start_prefetch(um);
+		if (ret < 0)
 			goto stop_fault_thread;
-		}
-		um->prefetch_running = true;
 	}
 	*out = um;
 	return 0;
@@ -490,6 +318,7 @@ void uffd_memory_stats(struct uffd_memory *um, struct uffd_memory_stats *s)
 	s->fault_pages_zeroed = atomic_load(&um->fault_zeroed);
 	s->prefetch_pages = atomic_load(&um->prefetched);
 	s->zero_pages = atomic_load(&um->zeroed);
+	s->holes_left = um->holes_left;
 	s->bytes_copied = atomic_load(&um->bytes_copied);
 	s->races = atomic_load(&um->races);
 	s->first_fault_ns = atomic_load(&um->first_fault_ns);
@@ -533,6 +362,17 @@ int uffd_memory_wait_resident(struct uffd_memory *um, int timeout_ms)
 	return ret;
 }
 
+int uffd_memory_make_resident(struct uffd_memory *um, int timeout_ms)
+{
+	if (!um->prefetch_running && atomic_load(&um->nr_present) < um->npages) {
+		int ret = start_prefetch(um);
+
+		if (ret < 0)
+			return ret;
+	}
+	return uffd_memory_wait_resident(um, timeout_ms);
+}
+
 void uffd_memory_stop(struct uffd_memory *um)
 {
 	struct uffdio_range range;
@@ -545,7 +385,9 @@ void uffd_memory_stop(struct uffd_memory *um)
 	if (um->prefetch_running)
 		pthread_join(um->prefetch_thread, NULL);
 	range = (struct uffdio_range){ .start = (uintptr_t)um->host, .len = um->len };
-	if (ioctl(um->uffd, UFFDIO_UNREGISTER, &range) < 0)
+	/* ENOMEM: the range was unmapped already (a failed start-up); the
+	 * close in release() drops the registration anyway. */
+	if (ioctl(um->uffd, UFFDIO_UNREGISTER, &range) < 0 && errno != ENOMEM)
 		log_syscall_error("UFFDIO_UNREGISTER", errno);
 	release(um);
 }

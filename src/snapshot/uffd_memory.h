@@ -17,7 +17,8 @@
  * with EEXIST on a page that is already there, so neither ever waits for
  * the other: a fault that lands inside the chunk being prefetched is served
  * by the fault thread on its own, and the prefetch skips that page.
- * docs/snapshots-uffd.md describes the design, the guarantees and limits.
+ * docs/snapshots.md ("The userfaultfd back-end") describes the design, the
+ * guarantees and limits.
  *
  * Limits: base pages only (huge pages and hugetlbfs are not handled); the
  * range must not be remapped or unmapped while registered; fork() children
@@ -41,6 +42,16 @@ struct uffd_memory_options {
 	 * (remote memory, a cold disk) for tests and benchmarks of what
 	 * waits on a fault. 0 in production. */
 	unsigned fault_delay_us;
+	/* The file's holes are left alone: counted present from the start
+	 * (fresh memory reads as zero anyway) and filled only if touched
+	 * (a fault on one is served with a zero page). For shmem (memfd) RAM,
+	 * where a zero page costs a real page: prefetching holes would
+	 * allocate all of RAM, and holes left as holes keep a later
+	 * SEEK_DATA-based save of the memfd sparse. */
+	bool leave_holes;
+	/* The range was just mapped and nothing wrote it: skip the mincore
+	 * scan for pages already present, whose cost grows with the range. */
+	bool fresh;
 };
 
 struct uffd_memory_stats {
@@ -51,6 +62,9 @@ struct uffd_memory_stats {
 	uint64_t fault_pages_zeroed; /* hole pages zero-filled on a fault */
 	uint64_t prefetch_pages;     /* pages filled by the prefetcher */
 	uint64_t zero_pages;         /* all zero-filled pages (file holes) */
+	uint64_t holes_left;         /* leave_holes: hole pages counted present
+				      * from the start (a touched one is also
+				      * in fault_pages_zeroed) */
 	uint64_t bytes_copied;       /* bytes copied from the file */
 	uint64_t races;              /* fills that found the page present (EEXIST) */
 	uint64_t first_fault_ns;     /* from start to the first fault; 0: none yet */
@@ -83,6 +97,12 @@ void uffd_memory_stats(struct uffd_memory *um, struct uffd_memory_stats *stats);
  * (< 0: no limit), or the prefetcher's error if it failed and faults alone
  * have not filled the range. */
 int uffd_memory_wait_resident(struct uffd_memory *um, int timeout_ms);
+
+/* Make the range resident: start the prefetcher if it was disabled, then
+ * uffd_memory_wait_resident(). For a caller about to read all of the
+ * memory (a save), which would otherwise fault it in page by page. Not
+ * concurrently with itself or uffd_memory_stop(). */
+int uffd_memory_make_resident(struct uffd_memory *um, int timeout_ms);
 
 /* Stop both threads, unregister the range and free everything. Pages not
  * yet filled then behave like fresh memory of the mapping's kind (they

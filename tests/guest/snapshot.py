@@ -18,14 +18,26 @@ Cases:
             it, and that diff restored on its moved base; diff files far
             smaller than the full one; a missing, foreign or corrupted
             base or diff refused
+  uffd      the userfaultfd back-end's counters (faults, prefetched pages,
+            fully resident), and a VM restored with uffd,prefetch=off saved
+            again mid-run (pages never fetched must be in the new memory
+            file) and restored: result, transcript and disk as uninterrupted
+  async_pf  guest/tests/async_pf.c (fill=1) snapshotted, restored with
+            uffd,prefetch=off,fault-delay-us=50000: with KVM's async page
+            faults task B runs while task A waits for its pages; without
+            them (the control, mode=block) it never does. 77 if the host KVM
+            cannot deliver async PF for such memory (named)
 
-The guest is guest/tests/snapshot_compute.c. `--backend` picks the memory
-back-end the restores use (private now; uffd and diff variants reuse this
-harness). Exit status: 0 pass, 1 fail, 77 skip (no usable /dev/kvm).
+The guest is guest/tests/snapshot_compute.c (async_pf: async_pf.c).
+`--backend` picks the memory back-end the restores of cpu1, cpu3 and
+refused use (private or uffd). Exit status: 0 pass, 1 fail, 77 skip (no
+usable /dev/kvm, no userfaultfd, no async PF).
 """
 
 import argparse
 import os
+import platform
+import re
 import shutil
 import signal
 import struct
@@ -48,12 +60,28 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    pass
+
+
 def kvm_usable():
     try:
         os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
         return None
     except OSError as e:
         return f"/dev/kvm: {e.strerror}"
+
+
+def uffd_usable():
+    """None, or why this process cannot use userfaultfd for faults the
+    kernel raises (KVM's): the syscall without UFFD_USER_MODE_ONLY."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(323, os.O_CLOEXEC)   # __NR_userfaultfd on x86-64
+    if fd < 0:
+        return f"userfaultfd: {os.strerror(ctypes.get_errno())}"
+    os.close(fd)
+    return None
 
 
 def disk_pattern():
@@ -115,22 +143,7 @@ class Harness:
         state = self.path(f"{tag}.snap")
         args = self.boot_args(cpus, disk, console,
                               ["--snapshot-on-signal", state, "--snapshot-timing"], guest)
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + TIMEOUT
-        try:
-            while f"round {at_round} " not in read(console):
-                if p.poll() is not None or time.monotonic() > deadline:
-                    raise Failure(f"round {at_round} never came (exit {p.poll()})")
-                time.sleep(0.005)
-            p.send_signal(signal.SIGUSR1)
-            _, err = p.communicate(timeout=TIMEOUT)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if p.returncode != 0 or "snapshot: saved" not in err:
-            raise Failure(f"save: exit {p.returncode}\n{err}")
-        check_clean("save", err)
+        err = save_on_marker(args, console, f"round {at_round} ")
         pre = read(console)
         if "result " in pre:
             raise Failure("the guest finished before the snapshot: make it run longer")
@@ -138,9 +151,9 @@ class Harness:
         print(f"{tag}: saved after round {at_round}: {timing[0] if timing else err.strip()}")
         return state, state + ".mem", disk, pre
 
-    def restore(self, state, console, extra=(), paused=False):
+    def restore(self, state, console, extra=(), paused=False, backend=None):
         args = [self.kvmrun, "--restore", state, "--console", "file:" + console,
-                "--memory-backend", self.backend, "--snapshot-timing", *extra]
+                "--memory-backend", backend or self.backend, "--snapshot-timing", *extra]
         if not paused:
             return self.run(args + ["--resume"], 0).stderr
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -161,6 +174,30 @@ class Harness:
             raise Failure(f"restore: exit {p.returncode}\n{err}")
         check_clean("restore", err)
         return err
+
+
+def save_on_marker(args, console, marker):
+    """Run kvmrun `args` (with --snapshot-on-signal) until `marker` is on
+    the console, send SIGUSR1, and return its stderr once it has saved
+    and exited."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while marker not in read(console):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise Failure(f"'{marker}' never came (exit {p.poll()}): {' '.join(args)}\n"
+                              f"{p.communicate()[1] if p.poll() is not None else ''}")
+            time.sleep(0.005)
+        p.send_signal(signal.SIGUSR1)
+        _, err = p.communicate(timeout=TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode != 0 or "snapshot: saved" not in err:
+        raise Failure(f"save: exit {p.returncode}\n{err}")
+    check_clean("save", err)
+    return err
 
 
 def check_clean(what, err):
@@ -213,6 +250,119 @@ def case_continue(h, cpus, paused):
         raise Failure("the disk image after the --memory-file restore differs")
     print(f"cpu{cpus}: result and transcript equal the uninterrupted run's "
           f"({len(ref_text.splitlines())} lines), disk equal")
+
+
+# --- the userfaultfd back-end ---
+
+UFFD_COUNTERS = re.compile(r"memory backend uffd: (\d+) faults served, (\d+) pages copied by "
+                           r"faults, (\d+) zero-filled by faults, (\d+) pages prefetched")
+UFFD_RESIDENT = re.compile(r"memory backend uffd: fully resident ([\d.]+) ms")
+
+
+def uffd_counters(what, err):
+    """(faults, pages copied by faults, pages prefetched, ms to resident
+    or None) from the counters kvmrun prints at exit."""
+    m = UFFD_COUNTERS.search(err)
+    if not m:
+        raise Failure(f"{what}: no uffd counters in stderr:\n{err}")
+    r = UFFD_RESIDENT.search(err)
+    return int(m[1]), int(m[2]), int(m[4]), float(r[1]) if r else None
+
+
+def nonzero_pages(mem):
+    """Indices of the RAM pages of memory file `mem` that are not zero."""
+    data = read_bytes(mem)[4096:]
+    zero = bytes(4096)
+    return {i // 4096 for i in range(0, len(data), 4096) if data[i:i + 4096] != zero}
+
+
+def case_uffd(h):
+    ref_text, ref_disk = h.reference(1)
+    # Default options: faults and the prefetcher; fully resident at exit.
+    state, _, disk, pre = h.snapshot(1, "u")
+    post = h.path("u-post.txt")
+    err = h.restore(state, post, ["--resume", "--exit-stats"], backend="uffd")
+    check_same("the transcript (uffd)", pre + read(post), ref_text)
+    if read_bytes(disk) != ref_disk:
+        raise Failure("the disk image (uffd) differs from the uninterrupted run's")
+    faults, copied, prefetched, resident_ms = uffd_counters("uffd restore", err)
+    for line in err.splitlines():
+        if "memory backend uffd" in line or "entered the guest" in line:
+            print(f"uffd: {line}")
+    if faults + prefetched == 0 or resident_ms is None:
+        raise Failure(f"uffd: expected faults or prefetched pages and full residency:\n{err}")
+    # Faults only: most pages are still in the file when the restored VM
+    # is saved again; the save must make them resident first.
+    state2, mem2, disk2, pre2 = h.snapshot(1, "v")
+    mid, state3 = h.path("v-mid.txt"), h.path("w.snap")
+    args = [h.kvmrun, "--restore", state2, "--console", "file:" + mid, "--resume",
+            "--memory-backend", "uffd,prefetch=off", "--snapshot-on-signal", state3,
+            "--snapshot-timing"]
+    err = save_on_marker(args, mid, f"round {SNAP_AT_ROUND + 10} ")
+    faults, copied, prefetched, resident_ms = uffd_counters("prefetch=off restore", err)
+    print(f"uffd: prefetch=off, saved again after round {SNAP_AT_ROUND + 10}: {faults} faults "
+          f"({copied} pages copied) before the save, {prefetched} pages prefetched by the save, "
+          f"resident: {resident_ms} ms")
+    if faults == 0 or copied == 0 or prefetched == 0 or resident_ms is None:
+        raise Failure(f"prefetch=off: expected faults, then pages prefetched for the save:\n{err}")
+    before, after = nonzero_pages(mem2), nonzero_pages(state3 + ".mem")
+    if not before <= after:
+        raise Failure(f"{len(before - after)} pages holding data in the first memory file are "
+                      f"zero in the one saved from the prefetch=off restore")
+    post = h.path("w-post.txt")
+    h.restore(state3, post, ["--resume"], backend="uffd")
+    check_same("the transcript (restored, saved again, restored)",
+               pre2 + read(mid) + read(post), ref_text)
+    if read_bytes(disk2) != ref_disk:
+        raise Failure("the disk image after restore, save, restore differs")
+    print(f"uffd: {len(before)} data pages all in the second memory file; result, transcript "
+          f"and disk equal the uninterrupted run's")
+
+
+APF_REGION = "base=0x4000000 size=0x1000000 pages=16 stride=0x100000"
+APF_BACKEND = "uffd,prefetch=off,fault-delay-us=50000"
+
+
+def apf_run(h, mode):
+    """Boot async_pf.elf (fill=1), snapshot it in its window, restore it
+    with slow faults: (exit status, restored console, stderr)."""
+    image = os.path.join(os.path.dirname(h.image), "async_pf.elf")
+    pre, post = h.path(f"apf-{mode}-pre.txt"), h.path(f"apf-{mode}-post.txt")
+    state = h.path(f"apf-{mode}.snap")
+    save_on_marker([h.kvmrun, "--kernel", image, "--memory", "96M", "--console", "file:" + pre,
+                    "--cmdline", f"{APF_REGION} mode={mode} fill=1 snapshot_wait_ms=1500",
+                    "--snapshot-on-signal", state], pre, "async_pf: filled")
+    p = subprocess.run([h.kvmrun, "--restore", state, "--console", "file:" + post, "--resume",
+                        "--exit-stats", "--memory-backend", APF_BACKEND],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT, text=True)
+    check_clean(f"restore ({mode})", p.stderr)
+    text = read(post)
+    for line in text.splitlines() + p.stderr.splitlines():
+        if line.startswith(("apf:", "block:", "memory backend")) or "async_pf:" in line:
+            print(f"async_pf {mode}: {line}")
+    return p.returncode, text, p.stderr
+
+
+def case_async_pf(h):
+    # The control: without async PF each access holds the whole vCPU.
+    status, text, err = apf_run(h, "block")
+    if status != 0 or "PASS: async_pf: without async PF, task B never ran" not in text:
+        raise Failure(f"control (mode=block): exit {status}\n{text}\n{err}")
+    status, text, err = apf_run(h, "apf")
+    host = f"host kernel {platform.release()}"
+    if status == 20:
+        why = next((l for l in text.splitlines() if l.startswith("apf: unavailable")), text)
+        raise Skip(f"the guest cannot enable KVM async PF ({why.strip()}; {host})")
+    if status == 21:
+        raise Skip("KVM did not deliver 'page not present' (KVM_FEATURE_ASYNC_PF_INT) for "
+                   f"userfaultfd-missing memory: it blocked the vCPU instead ({host})")
+    if status != 0 or "PASS: async_pf: task B ran while task A waited" not in text:
+        raise Failure(f"mode=apf: exit {status}\n{text}\n{err}")
+    faults = uffd_counters("async_pf restore", err)[0]
+    if faults < 16:
+        raise Failure(f"expected at least 16 uffd faults (task A's pages), saw {faults}")
+    print("async_pf: after a uffd restore, task B ran while task A waited for missing pages; "
+          "without async PF it did not")
 
 
 # --- refused files ---
@@ -549,13 +699,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kvmrun", required=True)
     ap.add_argument("--guest-dir", required=True)
-    ap.add_argument("--case", required=True, choices=["cpu1", "cpu3", "refused", "diff"])
+    ap.add_argument("--case", required=True,
+                    choices=["cpu1", "cpu3", "refused", "diff", "uffd", "async_pf"])
     ap.add_argument("--backend", default="private")
     args = ap.parse_args()
 
     reason = kvm_usable()
+    if not reason and (args.backend.startswith("uffd") or args.case in ("uffd", "async_pf")):
+        reason = uffd_usable()
     if reason:
-        print(f"SKIP: {reason}: KVM tests cannot run", file=sys.stderr)
+        print(f"SKIP: {reason}: these snapshot tests cannot run", file=sys.stderr)
         return SKIP
     work = tempfile.mkdtemp(prefix="kvmrun-snapshot-")
     h = Harness(args.kvmrun, args.guest_dir, args.backend, work)
@@ -566,8 +719,17 @@ def main():
             case_continue(h, 3, paused=True)
         elif args.case == "diff":
             case_diff(h)
+        elif args.case == "uffd":
+            case_uffd(h)
+        elif args.case == "async_pf":
+            case_async_pf(h)
         else:
             case_refused(h)
+    except Skip as e:
+        print(f"SKIP: {e}", file=sys.stderr)
+        print(f"SKIP: {e}")
+        shutil.rmtree(work)
+        return SKIP
     except (Failure, subprocess.TimeoutExpired) as e:
         print(f"FAIL: {e}", file=sys.stderr)
         print(f"(files kept in {work})", file=sys.stderr)

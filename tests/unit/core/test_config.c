@@ -485,6 +485,49 @@ static void test_snapshot_diff(void **state)
 	assert_non_null(strstr(err, "'diffs'"));
 }
 
+/* --memory-backend private | uffd[,prefetch=on|off][,fault-delay-us=N]. */
+static void test_memory_backend(void **state)
+{
+	static struct config cfg;
+	char err[CONFIG_ERROR_MAX];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, err, "--restore", "s", NULL), 0);
+	assert_int_equal(cfg.memory_backend, MEMORY_BACKEND_PRIVATE);
+	assert_int_equal(parse(&cfg, err, "--restore", "s", "--memory-backend", "uffd", NULL), 0);
+	assert_int_equal(cfg.memory_backend, MEMORY_BACKEND_UFFD);
+	assert_false(cfg.uffd_prefetch_off);
+	assert_int_equal(cfg.uffd_fault_delay_us, 0);
+	assert_int_equal(parse(&cfg, err, "--restore", "s", "--memory-backend",
+			       "uffd,prefetch=off,fault-delay-us=50000", NULL), 0);
+	assert_true(cfg.uffd_prefetch_off);
+	assert_int_equal(cfg.uffd_fault_delay_us, 50000);
+	/* The last one given wins, options included. */
+	assert_int_equal(parse(&cfg, err, "--restore", "s", "--memory-backend", "uffd,prefetch=off",
+			       "--memory-backend", "uffd,prefetch=on", NULL), 0);
+	assert_false(cfg.uffd_prefetch_off);
+	assert_int_equal(parse(&cfg, err, "--restore", "s", "--memory-backend", "private", NULL), 0);
+	assert_int_equal(cfg.memory_backend, MEMORY_BACKEND_PRIVATE);
+
+	static const struct { const char *arg, *msg; } bad[] = {
+		{ "disk", "expected private or uffd" },
+		{ "private,prefetch=off", "expected private or uffd" },
+		{ "uffdx", "expected private or uffd" },
+		{ "uffd,", "unknown uffd option ''" },
+		{ "uffd,prefetch=maybe", "unknown uffd option 'prefetch=maybe'" },
+		{ "uffd,fault-delay-us=", "unknown uffd option 'fault-delay-us='" },
+		{ "uffd,fault-delay-us=x", "fault-delay-us=x: expected 0-10000000" },
+		{ "uffd,fault-delay-us=-1", "fault-delay-us=-1: expected 0-10000000" },
+		{ "uffd,fault-delay-us=10000001", "expected 0-10000000" },
+		{ "uffd,fault-delay-us=5ms", "fault-delay-us=5ms" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(&cfg, err, "--restore", "s", "--memory-backend", bad[i].arg,
+				       NULL), -EINVAL);
+		assert_one_line_error(err, bad[i].msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_vsock),
 		cmocka_unit_test(test_nets),
 		cmocka_unit_test(test_snapshot_diff),
+		cmocka_unit_test(test_memory_backend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

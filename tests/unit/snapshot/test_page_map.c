@@ -54,11 +54,35 @@ static void test_resident_pages(void **state)
 	munmap(m, 70 * PAGE);
 }
 
+/* Long data runs across 64-page words (set whole words at a time): file
+ * pages 5-199 and 230, a window from file page 1, 300 pages. */
+static void test_file_long_runs(void **state)
+{
+	int fd = memfd_create("page-map-runs", MFD_CLOEXEC);
+	uint64_t bits[6] = { 0 };
+	static char buf[195 * 4096];
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 301 * PAGE), 0);
+	memset(buf, 0x5a, sizeof(buf));
+	assert_int_equal(pwrite(fd, buf, sizeof(buf), 5 * PAGE), (ssize_t)sizeof(buf));
+	assert_int_equal(pwrite(fd, buf, 1, 230 * PAGE), 1);
+	assert_int_equal(page_map_file_data(fd, PAGE, 300 * PAGE, PAGE, bits), 0);
+	for (uint64_t p = 0; p < 6 * 64; p++) {
+		bool data = (p >= 4 && p < 199) || p == 229;
+
+		assert_int_equal(page_map_test(bits, p), data);
+	}
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_data_and_holes),
 		cmocka_unit_test(test_resident_pages),
+		cmocka_unit_test(test_file_long_runs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -353,7 +353,8 @@ struct loader {
 	uint64_t pages;
 	uint64_t seed;
 	atomic_bool *quit;
-	uint64_t touched, bad;
+	_Atomic uint64_t touched;
+	uint64_t bad;
 };
 
 /* Touch random pages until told to quit: each must hold its pattern, or
@@ -367,9 +368,21 @@ static void *touch_until_quit(void *arg)
 		uint64_t v = *(volatile uint64_t *)(l->host + page * PAGE);
 
 		l->bad += v != pattern(page, 0) && v != 0;
-		l->touched++;
+		atomic_fetch_add(&l->touched, 1);
 	}
 	return NULL;
+}
+
+/* Wait (at most 10 s: the machine may be loaded) until every loader has
+ * touched more than `above[i]` pages. */
+static void wait_loaders_past(struct loader *l, const uint64_t *above, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		for (int ms = 0; atomic_load(&l[i].touched) <= above[i]; ms++) {
+			assert_true(ms < 10000);
+			usleep(1000);
+		}
+	}
 }
 
 static void test_stop_while_threads_fault(void **state)
@@ -389,14 +402,18 @@ static void test_stop_while_threads_fault(void **state)
 					.quit = &quit };
 		assert_int_equal(pthread_create(&l[i].thread, NULL, touch_until_quit, &l[i]), 0);
 	}
-	usleep(20000);
+	/* Stop only once every thread is faulting: under load a fixed sleep
+	 * was sometimes shorter than a thread's start-up. */
+	uint64_t at_stop[4] = { 0 };
+	wait_loaders_past(l, at_stop, 4);
 	uffd_memory_stop(um);   /* threads are mid-fault or about to fault */
-	usleep(5000);
+	for (unsigned i = 0; i < 4; i++)
+		at_stop[i] = atomic_load(&l[i].touched);
+	wait_loaders_past(l, at_stop, 4);  /* nobody hangs after the stop */
 	atomic_store(&quit, true);
 	for (unsigned i = 0; i < 4; i++) {
 		pthread_join(l[i].thread, NULL);
 		assert_int_equal(l[i].bad, 0);
-		assert_true(l[i].touched > 0);
 	}
 	ram_destroy(&r);
 	close(fd);
@@ -467,6 +484,79 @@ static void test_dropped_page_reads_zero(void **state)
 	close(fd);
 }
 
+/* What a restore uses for memfd RAM: file holes are left alone (counted
+ * present, not prefetched, so the memfd stays sparse for a later
+ * SEEK_DATA save), a touched hole still reads zero; no mincore scan. */
+static void test_leave_holes_shared_memfd(void **state)
+{
+	const uint64_t len = 4 * MiB, pages = len / PAGE, holes = hole_pages(pages);
+	struct uffd_memory_options opts = { .leave_holes = true, .fresh = true };
+	struct uffd_memory_stats s;
+	struct uffd_memory *um;
+	struct ram r = ram_create(RAM_SHARED_MEMFD, len);
+	int fd = make_file(len, true);
+	uint64_t data_pages = 0;
+
+	(void)state;
+	assert_int_equal(uffd_memory_start(&um, r.host, len, fd, 0, &opts), 0);
+	assert_int_equal(uffd_memory_wait_resident(um, 10000), 0);
+	uffd_memory_stats(um, &s);
+	assert_int_equal(s.holes_left, holes);
+	assert_int_equal(s.prefetch_pages, pages - holes);
+	assert_int_equal(s.zero_pages, 0);
+	assert_int_equal(s.faults, 0);
+	/* The RAM memfd holds exactly the file's data pages. */
+	for (off_t pos = 0; pos < (off_t)len;) {
+		off_t data = lseek(r.fd, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			break;
+		hole = lseek(r.fd, data, SEEK_HOLE);
+		data_pages += (uint64_t)(hole - data) / PAGE;
+		pos = hole;
+	}
+	assert_int_equal(data_pages, pages - holes);
+	for (uint64_t p = 0; p < pages; p += 5)
+		assert_true(page_ok(r.host, p, p, true));
+	uffd_memory_stats(um, &s);
+	assert_true(s.faults >= 1);   /* the holes among them */
+	assert_int_equal(s.fault_pages_zeroed, s.faults);
+	assert_int_equal(s.fault_pages_copied, 0);
+	uffd_memory_stop(um);
+	ram_destroy(&r);
+	close(fd);
+}
+
+/* Faults only, then a caller that is about to read everything (a save)
+ * asks for the rest: the prefetcher starts and the range becomes resident. */
+static void test_make_resident_starts_prefetch(void **state)
+{
+	const uint64_t len = 8 * MiB, pages = len / PAGE;
+	struct uffd_memory_options opts = { .disable_prefetch = true };
+	struct uffd_memory_stats s;
+	struct uffd_memory *um;
+	struct ram r = ram_create(RAM_PRIVATE_ANON, len);
+	int fd = make_file(len, false);
+
+	(void)state;
+	assert_int_equal(uffd_memory_start(&um, r.host, len, fd, 0, &opts), 0);
+	assert_true(page_ok(r.host, 1, 1, false));
+	assert_true(page_ok(r.host, 700, 700, false));
+	assert_true(page_ok(r.host, 2047, 2047, false));
+	assert_int_equal(uffd_memory_wait_resident(um, 50), -ETIMEDOUT);
+	assert_int_equal(uffd_memory_make_resident(um, 10000), 0);
+	uffd_memory_stats(um, &s);
+	assert_int_equal(s.faults, 3);
+	assert_int_equal(s.fault_pages_copied, 3);
+	assert_int_equal(s.prefetch_pages, pages - 3);
+	assert_true(s.resident);
+	assert_int_equal(resident_pages(&r), pages);
+	assert_int_equal(uffd_memory_make_resident(um, 0), 0);   /* again: nothing to do */
+	uffd_memory_stop(um);
+	ram_destroy(&r);
+	close(fd);
+}
+
 static void test_refused_inputs(void **state)
 {
 	const uint64_t len = 2 * MiB;
@@ -510,6 +600,8 @@ int main(void)
 		cmocka_unit_test(test_file_offset),
 		cmocka_unit_test(test_present_pages_are_kept),
 		cmocka_unit_test(test_dropped_page_reads_zero),
+		cmocka_unit_test(test_leave_holes_shared_memfd),
+		cmocka_unit_test(test_make_resident_starts_prefetch),
 		cmocka_unit_test(test_refused_inputs),
 	};
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
