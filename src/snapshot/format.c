@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "snapshot/trust.h"
+
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "unknown"
 #endif
@@ -408,6 +410,10 @@ int snap_reader_open(struct snap_reader *r, const char *path, char *err, size_t 
 		ret = bad(err, errlen, path, "not a regular file");
 		goto close_fd;
 	}
+	/* It names files kvmrun opens: only one its user wrote (trust.h). */
+	ret = snap_file_check_trust(&st, "state file", path, err, errlen);
+	if (ret < 0)
+		goto close_fd;
 	/* State files are small; anything huge is not one of ours. */
 	if (st.st_size > (1LL << 30)) {
 		ret = bad(err, errlen, path, "%lld bytes: too large for a state file",

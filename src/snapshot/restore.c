@@ -132,6 +132,12 @@ static int check_disks(const struct snapshot_image *img)
 			log_error("--restore %s: disk %s: %s", img->path, path, strerror(errno));
 			return -EINVAL;
 		}
+		/* The state file names them (docs/snapshots.md, Trust): never a
+		 * device. blk_backend checks the opened file again. */
+		if (!S_ISREG(st.st_mode)) {
+			log_error("--restore %s: disk %s is not a regular file", img->path, path);
+			return -EINVAL;
+		}
 		if ((uint64_t)st.st_size != img->disk_bytes[i]) {
 			log_error("--restore %s: disk %s is %lld bytes, it was %llu when saved", img->path,
 				  path, (long long)st.st_size, (unsigned long long)img->disk_bytes[i]);

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
 
 #include "snapshot/buf.h"
 #include "snapshot/format.h"
+#include "snapshot/trust.h"
 
 #define FINGERPRINT 0x1122334455667788ULL
 
@@ -272,6 +274,59 @@ static void test_write_atomic(void **state)
 	snap_writer_free(&w);
 }
 
+/* A state file names files kvmrun opens with its privileges (trust.h):
+ * one that another user owns, or that group or others may write, is
+ * refused with one line naming it and why. */
+static void test_untrusted_files_refused(void **state)
+{
+	char dir[] = "/tmp/kvmrun-format-XXXXXX", path[64], err[512];
+	struct snap_reader r;
+	struct snap_writer w;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	build(&w);
+	assert_int_equal(snap_file_write_atomic(path, w.buf.data, w.buf.len, err, sizeof(err)), 0);
+	snap_writer_free(&w);
+	/* Written 0600 by its owner: read. 0644 too. */
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), 0);
+	snap_reader_close(&r);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), 0);
+	snap_reader_close(&r);
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "mode 0664, writable by group"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(chmod(path, 0602), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "writable by others"));
+	assert_int_equal(chmod(path, 0600), 0);
+	/* Another user's file (only root can give one away). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+	}
+	/* The rule itself: the effective user or root, no group/other write. */
+	memset(&st, 0, sizeof(st));
+	st.st_uid = 0;
+	st.st_mode = S_IFREG | 0644;
+	assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), 0);
+	st.st_uid = geteuid();
+	assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), 0);
+	st.st_uid = geteuid() + 1;
+	if (st.st_uid != 0) {
+		assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), -EPERM);
+		assert_non_null(strstr(err, "memory file m: owned by uid"));
+	}
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_untrusted_files_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
