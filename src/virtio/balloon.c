@@ -160,6 +160,10 @@ static void resume_later(struct virtio_mmio *dev, unsigned index)
 		(void)0;  /* the counter is saturated: a wake-up is pending anyway */
 }
 
+/* Two budgets per call: PFNs (the work a buffer asks for) and chains, for
+ * buffers that ask for none (short, device-writable): a driver re-adding
+ * each as soon as it is used would otherwise keep this loop, and the
+ * event loop with it, going for ever. */
 static int pages_notify(struct virtio_balloon *b, struct virtio_mmio *dev, unsigned index)
 {
 	struct virtq *q = virtio_mmio_queue(dev, index);
@@ -167,8 +171,8 @@ static int pages_notify(struct virtio_balloon *b, struct virtio_mmio *dev, unsig
 	unsigned done = 0;
 	int ret;
 
-	for (;;) {
-		if (done >= VIRTIO_BALLOON_PFN_BUDGET) {
+	for (unsigned chains = 0;; chains++) {
+		if (done >= VIRTIO_BALLOON_PFN_BUDGET || chains >= q->size) {
 			resume_later(dev, index);
 			return 0;
 		}
@@ -222,7 +226,16 @@ static int stats_notify(struct virtio_balloon *b, struct virtio_mmio *dev)
 	/* Without STATS_VQ the queue does not exist (§5.5.2). */
 	if (!virtio_mmio_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ))
 		return 0;
-	while ((ret = virtq_pop(q, &chain)) > 0) {
+	/* At most queue-size chains a call: each pop gives the previous one
+	 * back, so a driver re-adding it at once could cycle two for ever. */
+	for (unsigned chains = 0;; chains++) {
+		if (chains >= q->size) {
+			resume_later(dev, VIRTIO_BALLOON_STATSQ);
+			return 0;
+		}
+		ret = virtq_pop(q, &chain);
+		if (ret <= 0)
+			break;
 		parse_stats(b, &chain);
 		if (b->stats_held) {
 			ret = virtq_push_epoch(q, b->stats_epoch, b->stats_head, 0);

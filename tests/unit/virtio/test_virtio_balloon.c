@@ -6,6 +6,8 @@
  * it back on request; a new target raises a configuration interrupt. No
  * KVM: notifications are serviced by calling what the event loop calls. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +194,58 @@ static void send_pfns(struct fixture *f, unsigned q, const uint32_t *pfns, uint3
 	memcpy(f->mem.host + PFNS_GPA, pfns, n * 4);
 	add_chain(f, q, &d, 1);
 	notify(f, q);
+}
+
+/* A hostile driver on another vCPU: keeps `qsize` one-descriptor chains
+ * (descriptor = ring position mod qsize, set up by the test) available,
+ * re-adding each the moment the device uses it, `limit` in all. */
+struct feeder {
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t qsize;
+	uint16_t avail_idx;
+	unsigned fed, limit;
+	_Atomic bool stop, running;
+	pthread_t thread;
+};
+
+static void feed_once(struct feeder *fd)
+{
+	uint16_t u = __atomic_load_n(&fd->used->idx, __ATOMIC_ACQUIRE);
+
+	while ((uint16_t)(fd->avail_idx - u) < fd->qsize && fd->fed < fd->limit) {
+		fd->avail->ring[fd->avail_idx % fd->qsize] = (uint16_t)(fd->avail_idx % fd->qsize);
+		__atomic_store_n(&fd->avail->idx, ++fd->avail_idx, __ATOMIC_RELEASE);
+		fd->fed++;
+	}
+}
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+
+	fd->running = true;
+	while (!fd->stop && fd->fed < fd->limit)
+		feed_once(fd);
+	return NULL;
+}
+
+/* The ring filled once, then the thread keeps it full. */
+static void feeder_start(struct feeder *fd, struct virtq_avail *avail, struct virtq_used *used,
+			 uint16_t qsize, uint16_t avail_idx)
+{
+	*fd = (struct feeder){ .avail = avail, .used = used, .qsize = qsize,
+			       .avail_idx = avail_idx, .limit = 1u << 20 };
+	feed_once(fd);
+	assert_int_equal(pthread_create(&fd->thread, NULL, feed, fd), 0);
+	while (!fd->running)
+		;   /* spinning: ready to refill at once */
+}
+
+static void feeder_stop(struct feeder *fd)
+{
+	fd->stop = true;
+	assert_int_equal(pthread_join(fd->thread, NULL), 0);
 }
 
 static uint32_t data_pfns[DATA_PAGES];
@@ -396,6 +450,40 @@ static void test_huge_buffers_are_bounded(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
 }
 
+/* Buffers that hold no PFN (too short, or device-writable) cost no PFN
+ * budget, and the stats queue gives the previous buffer back on each pop:
+ * a driver re-adding buffers as fast as they are used must not keep one
+ * call (the event loop) for ever. One call handles at most queue-size
+ * chains and has the event loop call back for the rest. */
+static void test_endless_buffers_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct feeder fd;
+	uint64_t count;
+	unsigned resumed = 0;
+
+	driver_init(f, stats_vq, 3);
+	for (unsigned q = 0; q < 3; q++) {
+		for (unsigned i = 0; i < QSIZE; i++)
+			*desc(f, q, i) = (struct virtq_desc){
+				.addr = PFNS_GPA + 64 * i, .len = i % 2 ? 3 : 64,
+				.flags = i % 2 ? 0 : VIRTQ_DESC_F_WRITE };
+		feeder_start(&fd, avail(f, q), used(f, q), QSIZE, 0);
+		/* At most QSIZE chains a call, and a call back asked for. */
+		for (unsigned k = 0; k < 64; k++) {
+			uint16_t before = used(f, q)->idx;
+
+			virtio_mmio_notify(f->dev, q);
+			assert_true((uint16_t)(used(f, q)->idx - before) <= QSIZE);
+			if (read(f->dev->notify_fd[q], &count, sizeof(count)) == sizeof(count))
+				resumed++;
+		}
+		assert_true(resumed > 0);
+		feeder_stop(&fd);
+		assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	}
+}
+
 static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
 {
 	memcpy(p, &tag, 2);
@@ -516,6 +604,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inflate_releases_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_pfns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_buffers_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endless_buffers_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_queue_needs_the_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_target, setup, teardown),
