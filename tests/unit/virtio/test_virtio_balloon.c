@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -77,6 +78,34 @@ static int setup_oom(void **state)
 	const struct virtio_balloon_options opts = { .target_pages = 1, .deflate_on_oom = true };
 
 	return setup_with(state, &opts);
+}
+
+/* RAM as a restore maps it: a file (the memory file), MAP_PRIVATE, its
+ * data pages 0x33 (the snapshot's contents). */
+static int setup_restored(void **state)
+{
+	const struct virtio_balloon_options opts = { .target_pages = 256 };
+	struct fixture *f = calloc(1, sizeof(*f));
+	char path[] = "/tmp/kvmrun-balloon-XXXXXX";
+	static uint8_t page[4096];
+	int fd = mkstemp(path);
+
+	if (!f || fd < 0)
+		return -1;
+	unlink(path);
+	if (ftruncate(fd, (off_t)RAM_SIZE) < 0)
+		return -1;
+	memset(page, 0x33, sizeof(page));
+	for (uint64_t off = DATA_GPA; off < DATA_GPA + DATA_PAGES * 4096ULL; off += 4096)
+		if (pwrite(fd, page, sizeof(page), (off_t)off) != (ssize_t)sizeof(page))
+			return -1;
+	if (guest_memory_map_file(&f->mem, fd, 0, RAM_SIZE) < 0)
+		return -1;
+	if (virtio_balloon_init(&f->b, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16, &opts) < 0)
+		return -1;
+	f->dev = &f->b.mmio;
+	*state = f;
+	return 0;
 }
 
 static int teardown(void **state)
@@ -484,6 +513,50 @@ static void test_endless_buffers_are_bounded(void **state)
 	}
 }
 
+static unsigned mappings(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	unsigned n = 0;
+	int c;
+
+	assert_non_null(maps);
+	while ((c = fgetc(maps)) != EOF)
+		n += c == '\n';
+	fclose(maps);
+	return n;
+}
+
+/* Restored RAM (a private file mapping): inflating drops the private
+ * copies the guest made, so the pages read the snapshot's contents again,
+ * and it does not split the mapping: every other page of 4 MiB inflated
+ * (512 runs) adds no mappings, where one mmap per run would add two each
+ * and a guest could exhaust vm.max_map_count. */
+static void test_restored_ram_inflate(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+	static uint32_t pfns[DATA_PAGES / 2];
+	unsigned before;
+
+	driver_init(f, 0, 2);
+	/* The guest wrote since the restore: private copies. */
+	memset(f->mem.host + DATA_GPA, 0x77, DATA_PAGES * 4096);
+	for (uint32_t i = 0; i < DATA_PAGES / 2; i++)
+		pfns[i] = (uint32_t)(DATA_GPA >> 12) + 2 * i;
+	before = mappings();
+	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, pfns, DATA_PAGES / 2);
+	assert_int_equal(used(f, 0)->idx, 1);
+	assert_true(mappings() <= before + 2);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.balloon_pages, DATA_PAGES / 2);
+	assert_int_equal(st.released_bytes, DATA_PAGES / 2 * 4096);
+	assert_int_equal(st.discard_errors, 0);
+	/* Inflated pages: the snapshot's contents; the others: the guest's. */
+	for (uint32_t i = 0; i < DATA_PAGES; i++)
+		assert_true(all_bytes(f->mem.host + DATA_GPA + i * 4096ULL, 4096,
+				      i % 2 ? 0x77 : 0x33));
+}
+
 static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
 {
 	memcpy(p, &tag, 2);
@@ -605,6 +678,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_pfns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_buffers_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_endless_buffers_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_ram_inflate, setup_restored, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_queue_needs_the_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_target, setup, teardown),
