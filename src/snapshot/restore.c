@@ -105,6 +105,14 @@ static int check_identity(struct snapshot_image *img, char *err, size_t errlen)
 				    img->disk_bytes, err, errlen);
 	if (ret < 0)
 		return ret;
+	{
+		struct virtio_devices_plan plan;
+
+		virtio_devices_plan(&img->cfg, &plan);
+		ret = snap_reader_check_instances(r, img->cfg.nr_cpus, plan.nr, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
 	ret = host_identity_check(host->data, host->len, err, errlen);
 	if (ret < 0)
 		return ret;
