@@ -9,10 +9,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "snapshot/format.h"
 #include "snapshot/snapshot.h"
+#include "snapshot/soft_event.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -48,6 +50,47 @@ static double ms_since(uint64_t start)
 	return (double)(snap_now_ns() - start) / 1e6;
 }
 
+/* How often a save lets the guest run on for a moment rather than catch
+ * a vCPU in the middle of a software interrupt (soft_event.h), and for
+ * how long each time. Ten misses in a row would take a guest that loops
+ * on INT n; it is then saved anyway, with a warning. */
+#define SOFT_EVENT_RETRIES   10
+#define SOFT_EVENT_RUN_NS    1000000L
+
+static int vcpu_with_soft_event(const struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (soft_event_maybe_hidden(vm->vcpus[i].fd, &vm->mem))
+			return (int)i;
+	return -1;
+}
+
+/* Pause, and again while a vCPU may hold a software interrupt KVM would
+ * not report. Returns 0, or -1 if the VM is stopping. */
+static int pause_outside_soft_events(struct vm *vm)
+{
+	int vcpu;
+
+	if (vm_pause(vm) < 0)
+		return -1;
+	for (unsigned tries = 0; (vcpu = vcpu_with_soft_event(vm)) >= 0; tries++) {
+		struct timespec run = { .tv_nsec = SOFT_EVENT_RUN_NS };
+
+		if (tries == SOFT_EVENT_RETRIES) {
+			log_warn("snapshot: vCPU %d may be delivering a software interrupt KVM "
+				 "does not report; saving anyway", vcpu);
+			break;
+		}
+		log_info("snapshot: vCPU %d may be delivering a software interrupt; letting it "
+			 "run on for a moment", vcpu);
+		vm_resume(vm);
+		nanosleep(&run, NULL);
+		if (vm_pause(vm) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void save_on_signal(struct snapshot_control *ctl)
 {
 	const struct snapshot_config *sc = &ctl->machine.cfg->snapshot;
@@ -68,7 +111,7 @@ static void save_on_signal(struct snapshot_control *ctl)
 	}
 	ctl->timing.nr = 0;
 	ctl->timing.dropped = 0;
-	if (vm_pause(vm) < 0)
+	if (pause_outside_soft_events(vm) < 0)
 		return;   /* the VM is stopping anyway */
 	paused = snap_now_ns();
 	snap_timing_add(&ctl->timing, paused - start, "pause");

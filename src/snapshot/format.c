@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "snapshot/trust.h"
+
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "unknown"
 #endif
@@ -324,9 +326,16 @@ int snap_reader_parse(struct snap_reader *r, const void *data, size_t size, cons
 	if (!r->sections)
 		return bad(err, errlen, name, "out of memory");
 
-	while (!ended) {
+	for (size_t nr = 0; !ended; nr++) {
 		struct snap_section_header h;
 		char label[64];
+
+		if (nr == SNAP_MAX_SECTIONS) {
+			ret = bad(err, errlen, name,
+				  "more than %d sections at byte %zu: not a file kvmrun wrote",
+				  SNAP_MAX_SECTIONS, off);
+			goto fail;
+		}
 
 		if (size - off < sizeof(h)) {
 			ret = bad(err, errlen, name,
@@ -408,6 +417,10 @@ int snap_reader_open(struct snap_reader *r, const char *path, char *err, size_t 
 		ret = bad(err, errlen, path, "not a regular file");
 		goto close_fd;
 	}
+	/* It names files kvmrun opens: only one its user wrote (trust.h). */
+	ret = snap_file_check_trust(&st, "state file", path, err, errlen);
+	if (ret < 0)
+		goto close_fd;
 	/* State files are small; anything huge is not one of ours. */
 	if (st.st_size > (1LL << 30)) {
 		ret = bad(err, errlen, path, "%lld bytes: too large for a state file",
@@ -456,4 +469,28 @@ const struct snap_section *snap_reader_find(const struct snap_reader *r, uint32_
 		if (r->sections[i].type == type && r->sections[i].instance == instance)
 			return &r->sections[i];
 	return NULL;
+}
+
+int snap_reader_check_instances(const struct snap_reader *r, unsigned nr_vcpus, unsigned nr_virtio,
+				char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < r->nr_sections; i++) {
+		const struct snap_section *s = &r->sections[i];
+		uint32_t limit = 1;
+		char label[64];
+
+		if (s->type >= SNAP_SEC_VCPU_CPUID && s->type <= SNAP_SEC_VCPU_TSC_KHZ)
+			limit = nr_vcpus;
+		else if (s->type == SNAP_SEC_VM_IRQCHIP)
+			limit = 3;
+		else if (s->type == SNAP_SEC_VIRTIO_MMIO || s->type == SNAP_SEC_VIRTIO_DEVICE)
+			limit = nr_virtio;
+		if (s->instance < limit)
+			continue;
+		section_label(label, sizeof(label), s->type, s->instance);
+		snprintf(err, errlen, "%s: instance out of range for this machine (%u vCPUs, %u virtio devices)",
+			 label, nr_vcpus, nr_virtio);
+		return -EINVAL;
+	}
+	return 0;
 }

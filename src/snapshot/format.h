@@ -38,6 +38,12 @@
 #define SNAP_VERSION_MAX      32   /* kvmrun version string, NUL-padded */
 #define SNAP_ERROR_MAX        (4096 + 256)
 
+/* Sections a reader accepts, unknown optional ones included: a maximal
+ * VM (254 vCPUs x 12 sections, 16 virtio devices x 2, ~20 others) has
+ * ~3,100; twice that, rounded. Bounds the work a crafted file can ask
+ * for (the duplicate check is quadratic). */
+#define SNAP_MAX_SECTIONS     8192
+
 /* Section flags. */
 #define SNAP_SECTION_OPTIONAL 1u   /* a reader that does not know it skips it */
 
@@ -149,6 +155,14 @@ int snap_reader_parse(struct snap_reader *r, const void *data, size_t size, cons
  * (cannot read it); err says which. */
 int snap_reader_open(struct snap_reader *r, const char *path, char *err, size_t errlen);
 void snap_reader_close(struct snap_reader *r);
+
+/* Every known section's instance in range for the machine the file
+ * describes: vCPU sections below nr_vcpus, irqchips below 3 (PIC master,
+ * slave, IOAPIC), virtio sections below nr_virtio, the others 0. Returns
+ * 0, or -EINVAL with one line in err naming the first one out of range
+ * (a file kvmrun did not write). */
+int snap_reader_check_instances(const struct snap_reader *r, unsigned nr_vcpus, unsigned nr_virtio,
+				char *err, size_t errlen);
 
 /* The section (type, instance), or NULL. */
 const struct snap_section *snap_reader_find(const struct snap_reader *r, uint32_t type,

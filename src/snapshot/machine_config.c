@@ -124,7 +124,10 @@ int machine_config_decode(const uint8_t *data, size_t len, struct config *cfg, c
 		d->io = (enum disk_io)snap_get_u8(&c);
 		snap_get_str(&c, d->serial, sizeof(d->serial));
 		disk_bytes[i] = snap_get_u64(&c);
-		if (d->cache > DISK_CACHE_UNSAFE || d->io > DISK_IO_SYNC || !d->path[0])
+		/* A saved disk was a regular file of at least one sector
+		 * (blk_backend.h); 0 is what stat says of a block device. */
+		if (d->cache > DISK_CACHE_UNSAFE || d->io > DISK_IO_SYNC || !d->path[0] ||
+		    disk_bytes[i] < 512)
 			goto bad;
 	}
 	if (!decode_devices(&c, cfg))

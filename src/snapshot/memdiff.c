@@ -15,6 +15,7 @@
 #include "memory.h"
 #include "snapshot/dirty_bitmap.h"
 #include "snapshot/memfile.h"
+#include "snapshot/trust.h"
 
 #define PAGE GUEST_MEMORY_DIRTY_PAGE
 #define CRC_CHUNK (1u << 30)    /* zlib's crc32 takes a uInt length */
@@ -282,6 +283,9 @@ int memdiff_open(struct memdiff *d, const char *path, uint64_t ram_size, uint64_
 		snprintf(err, errlen, "diff memory file %s: fstat: %s", path, strerror(errno));
 		goto close_file;
 	}
+	ret = snap_file_check_trust(&st, "diff memory file", path, err, errlen);
+	if (ret < 0)
+		goto close_file;
 	ret = pread_all(d->fd, &h, sizeof(h), 0);
 	if (ret < 0) {
 		ret = bad(err, errlen, path, "not a kvmrun diff memory file (too short)");

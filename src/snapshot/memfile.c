@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "memory.h"
+#include "snapshot/trust.h"
 
 #define PAGE 4096u
 #define WRITE_CHUNK (8u << 20)   /* bytes per pwrite: bounded syscalls */
@@ -179,6 +180,9 @@ int memfile_open(const char *path, uint64_t ram_size, uint64_t snapshot_id, char
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "memory file %s: fstat: %s", path, strerror(errno));
+	} else if (snap_file_check_trust(&st, "memory file", path, err, errlen) < 0) {
+		/* Its pages become the guest's RAM (trust.h). */
+		ret = -EPERM;
 	} else if (n != (ssize_t)sizeof(hdr) || memcmp(hdr.magic, MEMFILE_MAGIC, sizeof(hdr.magic))) {
 		snprintf(err, errlen, "memory file %s: not a kvmrun memory file (no KVMRMEM header)", path);
 	} else if (hdr.version != MEMFILE_VERSION) {

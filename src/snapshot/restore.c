@@ -105,6 +105,14 @@ static int check_identity(struct snapshot_image *img, char *err, size_t errlen)
 				    img->disk_bytes, err, errlen);
 	if (ret < 0)
 		return ret;
+	{
+		struct virtio_devices_plan plan;
+
+		virtio_devices_plan(&img->cfg, &plan);
+		ret = snap_reader_check_instances(r, img->cfg.nr_cpus, plan.nr, err, errlen);
+		if (ret < 0)
+			return ret;
+	}
 	ret = host_identity_check(host->data, host->len, err, errlen);
 	if (ret < 0)
 		return ret;
@@ -130,6 +138,12 @@ static int check_disks(const struct snapshot_image *img)
 
 		if (stat(path, &st) < 0) {
 			log_error("--restore %s: disk %s: %s", img->path, path, strerror(errno));
+			return -EINVAL;
+		}
+		/* The state file names them (docs/snapshots.md, Trust): never a
+		 * device. blk_backend checks the opened file again. */
+		if (!S_ISREG(st.st_mode)) {
+			log_error("--restore %s: disk %s is not a regular file", img->path, path);
 			return -EINVAL;
 		}
 		if ((uint64_t)st.st_size != img->disk_bytes[i]) {

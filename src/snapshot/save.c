@@ -92,6 +92,13 @@ static int disk_sizes(const struct config *cfg, uint64_t *bytes, struct config *
 			log_error("snapshot: disk %s: %s", cfg->disks[i].path, strerror(errno));
 			return -errno;
 		}
+		/* A restore opens only regular files as disks (docs/snapshots.md,
+		 * Trust): a block device's size would not even be recorded. */
+		if (!S_ISREG(st.st_mode)) {
+			log_error("snapshot: disk %s is not a regular file: snapshots need disk images in regular files",
+				  cfg->disks[i].path);
+			return -EINVAL;
+		}
 		bytes[i] = (uint64_t)st.st_size;
 		if (absolute_path(cfg->disks[i].path, abs->disks[i].path, sizeof(abs->disks[i].path)) < 0)
 			return -ENAMETOOLONG;

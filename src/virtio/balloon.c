@@ -27,31 +27,34 @@ struct pfn_walk {
 
 /* RAM restored from a snapshot is the memory file mapped MAP_PRIVATE
  * (memory.h): punching the file would change the snapshot (it is open
- * read-only anyway), and MADV_DONTNEED would only drop our copy-on-write
- * pages, so that the guest reads the saved contents again. A fresh
- * anonymous mapping over the range frees the copies and reads as zeros,
- * as a punched memfd does; KVM follows through its MMU notifier (its
- * memory slot names addresses, not a mapping). */
-static int replace_with_zeros(uint8_t *host, uint64_t len)
+ * read-only anyway). MADV_DONTNEED drops our copy-on-write copies, which
+ * frees what the guest wrote since the restore; the pages it never wrote
+ * are the file's page cache, shared and reclaimable. The guest then reads
+ * the snapshot's contents there again, not zeros: balloon pages have no
+ * defined contents once deflated (virtio 1.2 §5.5.6: without
+ * VIRTIO_BALLOON_F_PAGE_POISON, which we do not offer, the driver may not
+ * expect any). A fresh anonymous mapping over each run would read as
+ * zeros, but splits the mapping: a guest inflating every other page
+ * would reach vm.max_map_count and every later mmap in the VMM would
+ * fail. KVM follows through its MMU notifier either way. */
+static int drop_private_copies(uint8_t *host, uint64_t len)
 {
-	void *p = mmap(host, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-
-	return p == MAP_FAILED ? -1 : 0;
+	return madvise(host, len, MADV_DONTNEED);
 }
 
 /* Give [off, off + len) of guest RAM back to the host. On the memfd a
  * punched hole frees the pages and unmaps them everywhere (our mapping and
  * KVM's, through its MMU notifier); madvise(MADV_DONTNEED) alone would only
  * drop our mapping of shmem pages and free nothing. Anonymous RAM (unit
- * tests) is freed by MADV_DONTNEED. Either way the guest reads zeros. */
+ * tests) is freed by MADV_DONTNEED. Both read zeros afterwards; restored
+ * RAM reads the snapshot's contents (drop_private_copies). */
 static void discard(struct virtio_balloon *b, uint64_t off, uint64_t len)
 {
 	const struct guest_memory *mem = b->mem;
 	int ret;
 
 	if (mem->private_file)
-		ret = replace_with_zeros(mem->host + off, len);
+		ret = drop_private_copies(mem->host + off, len);
 	else if (mem->fd >= 0)
 		ret = fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
 				(off_t)len);
@@ -66,7 +69,7 @@ static void discard(struct virtio_balloon *b, uint64_t off, uint64_t len)
 	if (!b->discard_error_logged)
 		log_warn("virtio-balloon at 0x%llx: %s(offset 0x%llx, %llu bytes): %s (logged once)",
 			 (unsigned long long)b->mmio.base,
-			 mem->private_file ? "mmap" : mem->fd >= 0 ? "fallocate" : "madvise",
+			 mem->fd >= 0 && !mem->private_file ? "fallocate" : "madvise",
 			 (unsigned long long)off, (unsigned long long)len, strerror(errno));
 	b->discard_error_logged = true;
 }
@@ -160,6 +163,10 @@ static void resume_later(struct virtio_mmio *dev, unsigned index)
 		(void)0;  /* the counter is saturated: a wake-up is pending anyway */
 }
 
+/* Two budgets per call: PFNs (the work a buffer asks for) and chains, for
+ * buffers that ask for none (short, device-writable): a driver re-adding
+ * each as soon as it is used would otherwise keep this loop, and the
+ * event loop with it, going for ever. */
 static int pages_notify(struct virtio_balloon *b, struct virtio_mmio *dev, unsigned index)
 {
 	struct virtq *q = virtio_mmio_queue(dev, index);
@@ -167,8 +174,8 @@ static int pages_notify(struct virtio_balloon *b, struct virtio_mmio *dev, unsig
 	unsigned done = 0;
 	int ret;
 
-	for (;;) {
-		if (done >= VIRTIO_BALLOON_PFN_BUDGET) {
+	for (unsigned chains = 0;; chains++) {
+		if (done >= VIRTIO_BALLOON_PFN_BUDGET || chains >= q->size) {
 			resume_later(dev, index);
 			return 0;
 		}
@@ -222,7 +229,16 @@ static int stats_notify(struct virtio_balloon *b, struct virtio_mmio *dev)
 	/* Without STATS_VQ the queue does not exist (§5.5.2). */
 	if (!virtio_mmio_has_feature(dev, VIRTIO_BALLOON_F_STATS_VQ))
 		return 0;
-	while ((ret = virtq_pop(q, &chain)) > 0) {
+	/* At most queue-size chains a call: each pop gives the previous one
+	 * back, so a driver re-adding it at once could cycle two for ever. */
+	for (unsigned chains = 0;; chains++) {
+		if (chains >= q->size) {
+			resume_later(dev, VIRTIO_BALLOON_STATSQ);
+			return 0;
+		}
+		ret = virtq_pop(q, &chain);
+		if (ret <= 0)
+			break;
 		parse_stats(b, &chain);
 		if (b->stats_held) {
 			ret = virtq_push_epoch(q, b->stats_epoch, b->stats_head, 0);

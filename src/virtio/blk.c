@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "event_loop.h"
 #include "log.h"
@@ -230,6 +231,7 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 	struct virtio_blk *blk = opaque;
 	struct virtq *q = virtio_mmio_queue(dev, index);
 	struct virtq_chain *c = &blk->chain;
+	unsigned chains = 0;
 	int ret = 0;
 
 	blk->stalled = false;
@@ -247,6 +249,17 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 		 * slots: then wait for a completion to resume. */
 		if (blk->nr_free == 0) {
 			blk->stalled = true;
+			break;
+		}
+		/* Refused requests take no slot: a driver re-adding them as
+		 * fast as they are used would keep this loop (and the event
+		 * loop) here for ever. At most queue-size chains a call, then
+		 * come back through our own notification eventfd, after the
+		 * loop's other fds. */
+		if (chains++ == q->size) {
+			/* Fails only with the counter saturated: a wake-up is
+			 * pending anyway. */
+			(void)eventfd_write(dev->notify_fd[index], 1);
 			break;
 		}
 		/* With requests in flight, their completions bring us back

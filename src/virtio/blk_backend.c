@@ -58,6 +58,7 @@ struct blk_backend {
 	uint64_t capacity;      /* sectors */
 	uint32_t block_size;
 	bool read_only;
+	bool regular_only;          /* blk_backend_options.regular_only */
 	_Atomic bool writethrough;     /* set from vCPU threads (virtio config) */
 	enum blk_cache_mode cache;
 	uint8_t serial[BLK_ID_BYTES];
@@ -672,6 +673,8 @@ static int open_file(struct blk_backend *b, const char *path, char *err, size_t 
 		open_fail(-errno, "disk %s: fstat: %s", path, strerror(errno));
 	if (S_ISREG(st.st_mode)) {
 		size = (uint64_t)st.st_size;
+	} else if (b->regular_only) {
+		open_fail(-EINVAL, "disk %s: not a regular file (a restored disk must be one)", path);
 	} else if (S_ISBLK(st.st_mode)) {
 		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0)
 			open_fail(-errno, "disk %s: BLKGETSIZE64: %s", path, strerror(errno));
@@ -705,6 +708,7 @@ int blk_backend_open(struct blk_backend **out, const char *path,
 	if (!b)
 		open_fail(-ENOMEM, "disk %s: out of memory", path);
 	b->read_only = opts->read_only;
+	b->regular_only = opts->regular_only;
 	b->cache = opts->cache;
 	b->event_fd = -1;
 	ret = open_file(b, path, err, errlen);

@@ -61,6 +61,7 @@ struct blk_backend_options {
 	enum blk_cache_mode cache;
 	enum blk_io_mode io;
 	const char *serial;    /* NULL: derived from the file's device and inode */
+	bool regular_only;     /* refuse block devices (a restore: the state file named it) */
 };
 
 /* A discard or write-zeroes range, already copied out of guest memory. */

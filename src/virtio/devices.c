@@ -71,6 +71,7 @@ int virtio_devices_open_disks(struct virtio_devices *vd, const struct config *cf
 			.cache = cache[disk->cache],
 			.io = io[disk->io],
 			.serial = disk->serial[0] ? disk->serial : NULL,
+			.regular_only = cfg->restore_path != NULL,
 		};
 		char err[PATH_MAX + 128];
 		int ret = blk_backend_open(&vd->disk_backends[i], disk->path, &opts, err, sizeof(err));

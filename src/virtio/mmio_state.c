@@ -67,6 +67,55 @@ int virtio_mmio_state_save(struct virtio_mmio *dev, struct snap_buf *t, struct s
 	return ret;
 }
 
+/* A running device's ready queue: the saved positions must fit the rings
+ * in the restored RAM, as they did when saved (nothing is in flight after
+ * quiescing, and the device publishes used->idx with every push). The
+ * driver may be at most a queue's worth ahead (§2.7.13: virtq_pop's own
+ * rule), and used->idx is the device's, never written by the driver. */
+static int check_positions(const struct virtio_mmio *dev, unsigned i, const struct virtq *q,
+			   char *err, size_t errlen)
+{
+	uint16_t avail_idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+	uint16_t used_idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+
+	if ((uint16_t)(avail_idx - q->last_avail) > q->size || used_idx != q->used_idx) {
+		snprintf(err, errlen, "%s at 0x%llx: queue %u: saved positions (avail %u, used %u) do not fit its rings in RAM (avail->idx %u, used->idx %u, size %u)",
+			 dev->ops->name, (unsigned long long)dev->base, i, q->last_avail, q->used_idx,
+			 avail_idx, used_idx, q->size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The states status_write (mmio.c) can reach: FEATURES_OK only with
+ * acceptable features (VERSION_1, §6.1; unoffered bits are checked by the
+ * caller), DRIVER_OK without FEATURES_OK only with DEVICE_NEEDS_RESET (the
+ * transport's answer to it). FAILED (§2.1) a driver may set and the
+ * transport keeps, so it is accepted, as are the bits nobody defines. */
+static int check_status(const struct virtio_mmio *dev, char *err, size_t errlen)
+{
+	uint32_t st = dev->status;
+	const char *why = NULL;
+
+	if ((st & VIRTIO_STATUS_FEATURES_OK) && !(dev->driver_features & (1ULL << VIRTIO_F_VERSION_1)))
+		why = "FEATURES_OK without VIRTIO_F_VERSION_1";
+	else if ((st & VIRTIO_STATUS_DRIVER_OK) && !(st & VIRTIO_STATUS_FEATURES_OK) &&
+		 !(st & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+		why = "DRIVER_OK without FEATURES_OK";
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "%s at 0x%llx: saved status 0x%x (features 0x%llx): %s, which the transport never allows",
+		 dev->ops->name, (unsigned long long)dev->base, st,
+		 (unsigned long long)dev->driver_features, why);
+	return -EINVAL;
+}
+
+static bool running(const struct virtio_mmio *dev)
+{
+	return (dev->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_DEVICE_NEEDS_RESET)) ==
+	       VIRTIO_STATUS_DRIVER_OK;
+}
+
 /* Lock held. One queue's configuration; a ready queue goes through the
  * same validation as when the driver enabled it. */
 static int load_queue(struct virtio_mmio *dev, unsigned i, struct snap_cursor *c, char *err,
@@ -96,7 +145,8 @@ static int load_queue(struct virtio_mmio *dev, unsigned i, struct snap_cursor *c
 	q->last_avail = last_avail;
 	q->used_idx = used_idx;
 	q->signalled_used = signalled;
-	return 0;
+	/* A device that needs a reset does nothing with its queues. */
+	return running(dev) ? check_positions(dev, i, q, err, errlen) : 0;
 }
 
 int virtio_mmio_state_load(struct virtio_mmio *dev, const uint8_t *transport, size_t transport_len,
@@ -132,6 +182,9 @@ int virtio_mmio_state_load(struct virtio_mmio *dev, const uint8_t *transport, si
 		ret = -EINVAL;
 		goto unlock;
 	}
+	ret = check_status(dev, err, errlen);
+	if (ret < 0)
+		goto unlock;
 	atomic_store(&dev->interrupt_status, interrupt_status);
 	for (unsigned i = 0; i < nr_queues && ret == 0; i++)
 		ret = load_queue(dev, i, &c, err, errlen);

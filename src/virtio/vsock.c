@@ -325,9 +325,15 @@ static uint32_t rx_fill(struct virtio_vsock *v, const struct virtq_chain *chain,
 			max = credit;
 		if (max > VIRTIO_VSOCK_MAX_PAYLOAD)
 			max = VIRTIO_VSOCK_MAX_PAYLOAD;
-		/* Straight from the socket into the guest's buffer. */
-		n = vsock_conn_read(c, iov, chain_iov(chain, true, HDR_SIZE, max, iov));
-		if (n > 0) {
+		/* Straight from the socket into the guest's buffer. A buffer
+		 * with room for the header only (legal, §5.10.6.4 asks for
+		 * no more) cannot carry data: a reading of 0 bytes would look
+		 * like the socket's end. It carries a CREDIT_UPDATE instead
+		 * (§5.10.6.3, any time), and the data waits in the socket for
+		 * the next buffer. */
+		if (max == 0) {
+			h = conn_header(v, c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+		} else if ((n = vsock_conn_read(c, iov, chain_iov(chain, true, HDR_SIZE, max, iov))) > 0) {
 			len = (uint32_t)n;
 			c->tx_cnt += len;
 			h = conn_header(v, c, VIRTIO_VSOCK_OP_RW, len);

@@ -389,6 +389,14 @@ def reseal_header(data):
     struct.pack_into("<I", data, 60, zlib.crc32(bytes(data[:60])))
 
 
+def fnv1a64(data):
+    """The header's configuration fingerprint (format.c snap_fingerprint)."""
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return h
+
+
 def expect_refused(h, what, args, want=None):
     p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT,
                        text=True)
@@ -476,6 +484,36 @@ def case_refused(h):
                    restore_args(h, state, ["--memory-file", h.path("none.mem")]))
     expect_refused(h, "memory file is the state file",
                    restore_args(h, state, ["--memory-file", state]), "not a kvmrun memory file")
+    # Files another user could have written (docs/snapshots.md, Trust).
+    shared = h.path("shared.snap")
+    shutil.copyfile(state, shared)
+    os.chmod(shared, 0o664)
+    expect_refused(h, "state file writable by group", restore_args(h, shared), "writable by group")
+    shutil.copyfile(mem, wrong)
+    os.chmod(wrong, 0o606)
+    expect_refused(h, "memory file writable by others",
+                   restore_args(h, state, ["--memory-file", wrong]), "writable by others")
+    if os.geteuid() == 0:
+        theirs = h.path("theirs.snap")
+        shutil.copyfile(state, theirs)
+        os.chown(theirs, 65534, 65534)
+        expect_refused(h, "state file of another user", restore_args(h, theirs),
+                       "owned by uid 65534")
+    # A recorded disk size of 0 (what stat says of a block device), the
+    # file otherwise consistent: refused.
+    data = bytearray(good)
+    at = moff + SECTION + 8 + 4 + 4
+    at += 4 + struct.unpack_from("<I", data, at)[0]          # the command line
+    assert struct.unpack_from("<I", data, at)[0] == 1        # one disk
+    at += 4
+    at += 4 + struct.unpack_from("<I", data, at)[0] + 3      # path, ro, cache, io
+    at += 4 + struct.unpack_from("<I", data, at)[0]          # serial
+    struct.pack_into("<Q", data, at, 0)
+    reseal_section(data, moff)
+    mlen = struct.unpack_from("<Q", data, moff + 16)[0]
+    struct.pack_into("<Q", data, 48, fnv1a64(bytes(data[moff + SECTION:moff + SECTION + mlen])))
+    reseal_header(data)
+    try_state("disk recorded as 0 bytes", bytes(data), "machine configuration")
     # The disk: resized, then gone.
     saved_disk = read_bytes(disk)
     with open(disk, "ab") as f:
@@ -710,6 +748,7 @@ def main():
     if reason:
         print(f"SKIP: {reason}: these snapshot tests cannot run", file=sys.stderr)
         return SKIP
+    os.umask(0o022)   # files we write must not be group/other-writable (Trust)
     work = tempfile.mkdtemp(prefix="kvmrun-snapshot-")
     h = Harness(args.kvmrun, args.guest_dir, args.backend, work)
     try:

@@ -8,8 +8,10 @@ came back as it was.
 
 balloon   guest/tests/virtio_balloon.c `snapshot`: 16 MiB inflated and a
           stats buffer held when saved; after the restore num_pages and
-          actual are the same, inflating and deflating go on, released pages
-          read zero, the device asks for statistics again, and --exit-stats
+          actual are the same, inflating and deflating go on, pages released
+          before the save read zero, pages released after the restore read
+          the snapshot's contents (not what the guest wrote since: the host
+          dropped its copy), the device asks for statistics again, and --exit-stats
           counts 6144 pages in the balloon (which needs the saved bitmap).
           Before that, a state file whose balloon target was altered (its
           section's CRC fixed up) is refused: the fingerprint covers it.
@@ -151,7 +153,7 @@ def case_balloon(a, work):
         problems.append("the guest reported failures")
     for want in (r"PASS: virtio-balloon: snapshot: after: num_pages 8192 and actual 4096 as before",
                  r"PASS: virtio-balloon: snapshot: after: the device asks for statistics \(it held",
-                 r"PASS: virtio-balloon: snapshot: after: pages inflated after the restore read zero"):
+                 r"PASS: virtio-balloon: snapshot: after: pages inflated after the restore read the snapshot's contents"):
         if not re.search(want, post):
             problems.append(f"missing after the restore: {want}")
     # The device's own count: 4096 saved + 4096 - 2 * 1024. Without the

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <cmocka.h>
 
 #include "snapshot/buf.h"
 #include "snapshot/format.h"
+#include "snapshot/trust.h"
 
 #define FINGERPRINT 0x1122334455667788ULL
 
@@ -272,6 +274,130 @@ static void test_write_atomic(void **state)
 	snap_writer_free(&w);
 }
 
+/* A state file names files kvmrun opens with its privileges (trust.h):
+ * one that another user owns, or that group or others may write, is
+ * refused with one line naming it and why. */
+static void test_untrusted_files_refused(void **state)
+{
+	char dir[] = "/tmp/kvmrun-format-XXXXXX", path[64], err[512];
+	struct snap_reader r;
+	struct snap_writer w;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/state", dir);
+	build(&w);
+	assert_int_equal(snap_file_write_atomic(path, w.buf.data, w.buf.len, err, sizeof(err)), 0);
+	snap_writer_free(&w);
+	/* Written 0600 by its owner: read. 0644 too. */
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), 0);
+	snap_reader_close(&r);
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), 0);
+	snap_reader_close(&r);
+	assert_int_equal(chmod(path, 0664), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, "mode 0664, writable by group"));
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(chmod(path, 0602), 0);
+	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "writable by others"));
+	assert_int_equal(chmod(path, 0600), 0);
+	/* Another user's file (only root can give one away). */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 65534, 65534), 0);
+		assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EPERM);
+		assert_non_null(strstr(err, "owned by uid 65534"));
+	}
+	/* The rule itself: the effective user or root, no group/other write. */
+	memset(&st, 0, sizeof(st));
+	st.st_uid = 0;
+	st.st_mode = S_IFREG | 0644;
+	assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), 0);
+	st.st_uid = geteuid();
+	assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), 0);
+	st.st_uid = geteuid() + 1;
+	if (st.st_uid != 0) {
+		assert_int_equal(snap_file_check_trust(&st, "memory file", "m", err, sizeof(err)), -EPERM);
+		assert_non_null(strstr(err, "memory file m: owned by uid"));
+	}
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* A file of empty optional sections: beyond SNAP_MAX_SECTIONS it is not
+ * one kvmrun wrote, refused before the (quadratic) duplicate check could
+ * take long; at the limit it is read. */
+static void test_too_many_sections(void **state)
+{
+	struct snap_reader r;
+	struct snap_writer w;
+	char err[SNAP_ERROR_MAX];
+
+	(void)state;
+	for (unsigned nr = SNAP_MAX_SECTIONS - 1; nr <= SNAP_MAX_SECTIONS; nr++) {
+		snap_writer_init(&w);
+		/* Known types with distinct instances: each one is stored and
+		 * compared with all before it. */
+		for (unsigned i = 0; i < nr; i++)
+			snap_writer_section(&w, SNAP_SEC_VCPU_REGS, i, 0, NULL, 0);
+		assert_int_equal(snap_writer_finish(&w, FINGERPRINT), 0);   /* + END */
+		if (nr + 1 <= SNAP_MAX_SECTIONS) {
+			assert_int_equal(snap_reader_parse(&r, w.buf.data, w.buf.len, "state.snap", err,
+							   sizeof(err)), 0);
+			snap_reader_close(&r);
+		} else {
+			assert_int_equal(parse(w.buf.data, w.buf.len, err), -EINVAL);
+			assert_one_line_naming_file(err);
+			assert_non_null(strstr(err, "more than 8192 sections"));
+		}
+		snap_writer_free(&w);
+	}
+}
+
+/* Instances the machine cannot have: a vCPU beyond its vCPUs, a virtio
+ * slot beyond its devices, a second UART, a fourth irqchip. */
+static void test_instances_checked(void **state)
+{
+	static const struct { uint32_t type, instance; const char *label; } bad[] = {
+		{ SNAP_SEC_VCPU_REGS, 300, "section vcpu-regs[300]" },
+		{ SNAP_SEC_VCPU_TSC_KHZ, 2, "section vcpu-tsc-khz[2]" },
+		{ SNAP_SEC_VIRTIO_MMIO, 1, "section virtio-mmio[1]" },
+		{ SNAP_SEC_VIRTIO_DEVICE, 7, "section virtio-device[7]" },
+		{ SNAP_SEC_DEV_UART, 1, "section uart[1]" },
+		{ SNAP_SEC_VM_IRQCHIP, 3, "section vm-irqchip[3]" },
+		{ SNAP_SEC_MACHINE, 1, "section machine[1]" },
+	};
+	struct snap_reader r;
+	struct snap_writer w;
+	char err[SNAP_ERROR_MAX];
+
+	(void)state;
+	for (size_t k = 0; k <= sizeof(bad) / sizeof(bad[0]); k++) {
+		snap_writer_init(&w);
+		snap_writer_section(&w, SNAP_SEC_MACHINE, 0, 0, NULL, 0);
+		snap_writer_section(&w, SNAP_SEC_VCPU_REGS, 0, 0, NULL, 0);
+		snap_writer_section(&w, SNAP_SEC_VCPU_REGS, 1, 0, NULL, 0);
+		snap_writer_section(&w, SNAP_SEC_VM_IRQCHIP, 2, 0, NULL, 0);
+		snap_writer_section(&w, SNAP_SEC_VIRTIO_MMIO, 0, 0, NULL, 0);
+		if (k < sizeof(bad) / sizeof(bad[0]))
+			snap_writer_section(&w, bad[k].type, bad[k].instance, 0, NULL, 0);
+		assert_int_equal(snap_writer_finish(&w, FINGERPRINT), 0);
+		assert_int_equal(snap_reader_parse(&r, w.buf.data, w.buf.len, "s", err, sizeof(err)), 0);
+		if (k < sizeof(bad) / sizeof(bad[0])) {
+			assert_int_equal(snap_reader_check_instances(&r, 2, 1, err, sizeof(err)), -EINVAL);
+			assert_true(strncmp(err, bad[k].label, strlen(bad[k].label)) == 0);
+			assert_non_null(strstr(err, "out of range"));
+		} else {
+			assert_int_equal(snap_reader_check_instances(&r, 2, 1, err, sizeof(err)), 0);
+		}
+		snap_reader_close(&r);
+		snap_writer_free(&w);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +410,9 @@ int main(void)
 		cmocka_unit_test(test_structure_errors),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_untrusted_files_refused),
+		cmocka_unit_test(test_too_many_sections),
+		cmocka_unit_test(test_instances_checked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

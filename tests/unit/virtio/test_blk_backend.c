@@ -708,6 +708,20 @@ static void test_bad_files(void **state)
 	assert_non_null(strstr(err, "smaller than one 512-byte sector"));
 	assert_null(strchr(err, '\n'));
 	unlink(path);
+
+	/* A restore's disks (regular_only): a block device is refused
+	 * before anything is done with it. Needs one we may open. */
+	opts.regular_only = true;
+	opts.read_only = true;
+	if (access("/dev/loop0", R_OK) == 0) {
+		assert_int_equal(blk_backend_open(&b, "/dev/loop0", &opts, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "disk /dev/loop0: not a regular file"));
+		assert_null(b);
+	}
+	make_image(path, 4096);
+	assert_int_equal(blk_backend_open(&b, path, &opts, err, sizeof(err)), 0);
+	blk_backend_close(b);
+	unlink(path);
 }
 
 /* Closing with requests still in the kernel waits for them. */

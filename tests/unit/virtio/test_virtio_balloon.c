@@ -6,10 +6,13 @@
  * it back on request; a new target raises a configuration interrupt. No
  * KVM: notifications are serviced by calling what the event loop calls. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,6 +78,34 @@ static int setup_oom(void **state)
 	const struct virtio_balloon_options opts = { .target_pages = 1, .deflate_on_oom = true };
 
 	return setup_with(state, &opts);
+}
+
+/* RAM as a restore maps it: a file (the memory file), MAP_PRIVATE, its
+ * data pages 0x33 (the snapshot's contents). */
+static int setup_restored(void **state)
+{
+	const struct virtio_balloon_options opts = { .target_pages = 256 };
+	struct fixture *f = calloc(1, sizeof(*f));
+	char path[] = "/tmp/kvmrun-balloon-XXXXXX";
+	static uint8_t page[4096];
+	int fd = mkstemp(path);
+
+	if (!f || fd < 0)
+		return -1;
+	unlink(path);
+	if (ftruncate(fd, (off_t)RAM_SIZE) < 0)
+		return -1;
+	memset(page, 0x33, sizeof(page));
+	for (uint64_t off = DATA_GPA; off < DATA_GPA + DATA_PAGES * 4096ULL; off += 4096)
+		if (pwrite(fd, page, sizeof(page), (off_t)off) != (ssize_t)sizeof(page))
+			return -1;
+	if (guest_memory_map_file(&f->mem, fd, 0, RAM_SIZE) < 0)
+		return -1;
+	if (virtio_balloon_init(&f->b, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16, &opts) < 0)
+		return -1;
+	f->dev = &f->b.mmio;
+	*state = f;
+	return 0;
 }
 
 static int teardown(void **state)
@@ -192,6 +223,58 @@ static void send_pfns(struct fixture *f, unsigned q, const uint32_t *pfns, uint3
 	memcpy(f->mem.host + PFNS_GPA, pfns, n * 4);
 	add_chain(f, q, &d, 1);
 	notify(f, q);
+}
+
+/* A hostile driver on another vCPU: keeps `qsize` one-descriptor chains
+ * (descriptor = ring position mod qsize, set up by the test) available,
+ * re-adding each the moment the device uses it, `limit` in all. */
+struct feeder {
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t qsize;
+	uint16_t avail_idx;
+	unsigned fed, limit;
+	_Atomic bool stop, running;
+	pthread_t thread;
+};
+
+static void feed_once(struct feeder *fd)
+{
+	uint16_t u = __atomic_load_n(&fd->used->idx, __ATOMIC_ACQUIRE);
+
+	while ((uint16_t)(fd->avail_idx - u) < fd->qsize && fd->fed < fd->limit) {
+		fd->avail->ring[fd->avail_idx % fd->qsize] = (uint16_t)(fd->avail_idx % fd->qsize);
+		__atomic_store_n(&fd->avail->idx, ++fd->avail_idx, __ATOMIC_RELEASE);
+		fd->fed++;
+	}
+}
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+
+	fd->running = true;
+	while (!fd->stop && fd->fed < fd->limit)
+		feed_once(fd);
+	return NULL;
+}
+
+/* The ring filled once, then the thread keeps it full. */
+static void feeder_start(struct feeder *fd, struct virtq_avail *avail, struct virtq_used *used,
+			 uint16_t qsize, uint16_t avail_idx)
+{
+	*fd = (struct feeder){ .avail = avail, .used = used, .qsize = qsize,
+			       .avail_idx = avail_idx, .limit = 1u << 20 };
+	feed_once(fd);
+	assert_int_equal(pthread_create(&fd->thread, NULL, feed, fd), 0);
+	while (!fd->running)
+		;   /* spinning: ready to refill at once */
+}
+
+static void feeder_stop(struct feeder *fd)
+{
+	fd->stop = true;
+	assert_int_equal(pthread_join(fd->thread, NULL), 0);
 }
 
 static uint32_t data_pfns[DATA_PAGES];
@@ -396,6 +479,84 @@ static void test_huge_buffers_are_bounded(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
 }
 
+/* Buffers that hold no PFN (too short, or device-writable) cost no PFN
+ * budget, and the stats queue gives the previous buffer back on each pop:
+ * a driver re-adding buffers as fast as they are used must not keep one
+ * call (the event loop) for ever. One call handles at most queue-size
+ * chains and has the event loop call back for the rest. */
+static void test_endless_buffers_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct feeder fd;
+	uint64_t count;
+	unsigned resumed = 0;
+
+	driver_init(f, stats_vq, 3);
+	for (unsigned q = 0; q < 3; q++) {
+		for (unsigned i = 0; i < QSIZE; i++)
+			*desc(f, q, i) = (struct virtq_desc){
+				.addr = PFNS_GPA + 64 * i, .len = i % 2 ? 3 : 64,
+				.flags = i % 2 ? 0 : VIRTQ_DESC_F_WRITE };
+		feeder_start(&fd, avail(f, q), used(f, q), QSIZE, 0);
+		/* At most QSIZE chains a call, and a call back asked for. */
+		for (unsigned k = 0; k < 64; k++) {
+			uint16_t before = used(f, q)->idx;
+
+			virtio_mmio_notify(f->dev, q);
+			assert_true((uint16_t)(used(f, q)->idx - before) <= QSIZE);
+			if (read(f->dev->notify_fd[q], &count, sizeof(count)) == sizeof(count))
+				resumed++;
+		}
+		assert_true(resumed > 0);
+		feeder_stop(&fd);
+		assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	}
+}
+
+static unsigned mappings(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	unsigned n = 0;
+	int c;
+
+	assert_non_null(maps);
+	while ((c = fgetc(maps)) != EOF)
+		n += c == '\n';
+	fclose(maps);
+	return n;
+}
+
+/* Restored RAM (a private file mapping): inflating drops the private
+ * copies the guest made, so the pages read the snapshot's contents again,
+ * and it does not split the mapping: every other page of 4 MiB inflated
+ * (512 runs) adds no mappings, where one mmap per run would add two each
+ * and a guest could exhaust vm.max_map_count. */
+static void test_restored_ram_inflate(void **state)
+{
+	struct fixture *f = *state;
+	struct virtio_balloon_stats st;
+	static uint32_t pfns[DATA_PAGES / 2];
+	unsigned before;
+
+	driver_init(f, 0, 2);
+	/* The guest wrote since the restore: private copies. */
+	memset(f->mem.host + DATA_GPA, 0x77, DATA_PAGES * 4096);
+	for (uint32_t i = 0; i < DATA_PAGES / 2; i++)
+		pfns[i] = (uint32_t)(DATA_GPA >> 12) + 2 * i;
+	before = mappings();
+	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, pfns, DATA_PAGES / 2);
+	assert_int_equal(used(f, 0)->idx, 1);
+	assert_true(mappings() <= before + 2);
+	virtio_balloon_get_stats(&f->b, &st);
+	assert_int_equal(st.balloon_pages, DATA_PAGES / 2);
+	assert_int_equal(st.released_bytes, DATA_PAGES / 2 * 4096);
+	assert_int_equal(st.discard_errors, 0);
+	/* Inflated pages: the snapshot's contents; the others: the guest's. */
+	for (uint32_t i = 0; i < DATA_PAGES; i++)
+		assert_true(all_bytes(f->mem.host + DATA_GPA + i * 4096ULL, 4096,
+				      i % 2 ? 0x77 : 0x33));
+}
+
 static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
 {
 	memcpy(p, &tag, 2);
@@ -516,6 +677,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inflate_releases_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_pfns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_buffers_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_endless_buffers_are_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restored_ram_inflate, setup_restored, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_queue_needs_the_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_target, setup, teardown),

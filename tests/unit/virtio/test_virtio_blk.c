@@ -4,6 +4,7 @@
  * the event loop calls (virtio_mmio_notify, virtio_blk_process). Every
  * test runs with the io_uring and the synchronous back-end (the state). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -325,6 +326,58 @@ static bool device_broken(struct fixture *f)
 	return rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 }
 
+/* A hostile driver on another vCPU: keeps `qsize` one-descriptor chains
+ * (descriptor = ring position mod qsize, set up by the test) available,
+ * re-adding each the moment the device uses it, `limit` in all. */
+struct feeder {
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t qsize;
+	uint16_t avail_idx;
+	unsigned fed, limit;
+	_Atomic bool stop, running;
+	pthread_t thread;
+};
+
+static void feed_once(struct feeder *fd)
+{
+	uint16_t u = __atomic_load_n(&fd->used->idx, __ATOMIC_ACQUIRE);
+
+	while ((uint16_t)(fd->avail_idx - u) < fd->qsize && fd->fed < fd->limit) {
+		fd->avail->ring[fd->avail_idx % fd->qsize] = (uint16_t)(fd->avail_idx % fd->qsize);
+		__atomic_store_n(&fd->avail->idx, ++fd->avail_idx, __ATOMIC_RELEASE);
+		fd->fed++;
+	}
+}
+
+static void *feed(void *arg)
+{
+	struct feeder *fd = arg;
+
+	fd->running = true;
+	while (!fd->stop && fd->fed < fd->limit)
+		feed_once(fd);
+	return NULL;
+}
+
+/* The ring filled once, then the thread keeps it full. */
+static void feeder_start(struct feeder *fd, struct virtq_avail *avail, struct virtq_used *used,
+			 uint16_t qsize, uint16_t avail_idx)
+{
+	*fd = (struct feeder){ .avail = avail, .used = used, .qsize = qsize,
+			       .avail_idx = avail_idx, .limit = 1u << 20 };
+	feed_once(fd);
+	assert_int_equal(pthread_create(&fd->thread, NULL, feed, fd), 0);
+	while (!fd->running)
+		;   /* spinning: ready to refill at once */
+}
+
+static void feeder_stop(struct feeder *fd)
+{
+	fd->stop = true;
+	assert_int_equal(pthread_join(fd->thread, NULL), 0);
+}
+
 static void test_identity_and_config(void **state)
 {
 	struct fixture *f = *state;
@@ -536,6 +589,38 @@ static void test_malformed_requests_get_a_status(void **state)
 	/* And a good request still works. */
 	assert_int_equal(one(f, VIRTIO_BLK_T_IN, 1, BUF_GPA, 512, true, NULL), VIRTIO_BLK_S_OK);
 	assert_int_equal(*(uint8_t *)gpa(f, BUF_GPA, 1), pattern(512));
+}
+
+/* Refused requests take no request slot: a driver re-adding them as fast
+ * as they are used must not keep one call (the event loop) for ever. One
+ * call handles at most queue-size chains and has the event loop call back
+ * for the rest; each refused request still gets its status. */
+static void test_endless_refused_requests_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct feeder fd;
+	uint64_t count;
+	unsigned resumed = 0;
+
+	driver_init(f, default_features, 8);
+	/* One device-writable descriptor each: no readable header, IOERR. */
+	for (unsigned i = 0; i < 8; i++)
+		*(struct virtq_desc *)gpa(f, DESC_GPA + 16ULL * i, 16) = (struct virtq_desc){
+			.addr = STATUS_GPA + 16 * i, .len = 16, .flags = VIRTQ_DESC_F_WRITE };
+	feeder_start(&fd, avail(f), used(f), 8, 0);
+	/* At most 8 chains a call, and a call back asked for. */
+	for (unsigned k = 0; k < 64; k++) {
+		uint16_t before = used(f)->idx;
+
+		virtio_mmio_notify(f->dev, 0);
+		assert_true((uint16_t)(used(f)->idx - before) <= 8);
+		if (read(f->dev->notify_fd[0], &count, sizeof(count)) == sizeof(count))
+			resumed++;
+	}
+	assert_true(resumed > 0);
+	assert_int_equal(*(uint8_t *)gpa(f, STATUS_GPA + 15, 1), VIRTIO_BLK_S_IOERR);
+	feeder_stop(&fd);
+	assert_false(device_broken(f));
 }
 
 /* Without any device-writable byte there is nowhere to put a status: the
@@ -816,6 +901,7 @@ int main(void)
 		BOTH(test_write_flush_read_back, setup),
 		BOTH(test_out_of_range, setup),
 		BOTH(test_malformed_requests_get_a_status, setup),
+		BOTH(test_endless_refused_requests_are_bounded, setup),
 		BOTH(test_no_status_byte_needs_reset, setup),
 		BOTH(test_get_id, setup),
 		BOTH(test_discard_and_write_zeroes, setup),

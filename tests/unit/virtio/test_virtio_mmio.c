@@ -15,6 +15,7 @@
 
 #include "layout.h"
 #include "memory.h"
+#include "snapshot/buf.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 
@@ -486,6 +487,81 @@ static void test_fail_and_config_change(void **state)
 	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
 }
 
+/* Load `t` (a saved transport state, edited) into a device fresh from
+ * init over the same RAM, as a restore does. Returns its result. */
+static int load_fresh(struct fixture *f, const struct snap_buf *t, char *err, size_t errlen)
+{
+	struct virtio_rng fresh;
+	int ret;
+
+	assert_int_equal(virtio_rng_init(&fresh, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16), 0);
+	ret = virtio_mmio_state_load(&fresh.mmio, t->data, t->len, NULL, 0, err, errlen);
+	virtio_rng_destroy(&fresh);
+	return ret;
+}
+
+/* A restore takes the saved transport only if it is a state the transport
+ * could have been in, over the rings in the restored RAM: queue positions
+ * that fit the rings, and a status status_write could have produced. */
+static void test_restore_checks_positions_and_status(void **state)
+{
+	struct fixture *f = *state;
+	struct snap_buf t, backend;
+	char err[512];
+	uint32_t st;
+	uint64_t features;
+
+	driver_init(f, version_1);
+	request_entropy(f, 0, 64);
+	request_entropy(f, 1, 64);
+	snap_buf_init(&t);
+	snap_buf_init(&backend);
+	assert_int_equal(virtio_mmio_state_save(f->dev, &t, &backend), 0);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
+	/* The driver a queue's worth ahead: fine; one more: not a state. */
+	avail(f)->idx = (uint16_t)(f->avail_idx + QSIZE);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
+	avail(f)->idx = (uint16_t)(f->avail_idx + QSIZE + 1);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "queue 0: saved positions"));
+	assert_null(strchr(err, '\n'));
+	avail(f)->idx = f->avail_idx;
+	/* used->idx is the device's: it must say what the device pushed. */
+	used(f)->idx = 3;
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "used->idx 3"));
+	used(f)->idx = 2;
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
+	/* Status: DRIVER_OK without FEATURES_OK. */
+	memcpy(&st, t.data + 4, 4);
+	st &= ~VIRTIO_STATUS_FEATURES_OK;
+	memcpy(t.data + 4, &st, 4);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "DRIVER_OK without FEATURES_OK"));
+	/* ... which the transport allows only with NEEDS_RESET (its answer),
+	 * and then the queues are not looked at. */
+	st |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	memcpy(t.data + 4, &st, 4);
+	used(f)->idx = 7;
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
+	used(f)->idx = 2;
+	/* FEATURES_OK without VERSION_1. */
+	st = 0xf;
+	memcpy(t.data + 4, &st, 4);
+	features = 0;
+	memcpy(t.data + 16, &features, 8);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "without VIRTIO_F_VERSION_1"));
+	/* FAILED, which a driver may set: taken as saved. */
+	features = version_1;
+	memcpy(t.data + 16, &features, 8);
+	st = 0xf | VIRTIO_STATUS_FAILED;
+	memcpy(t.data + 4, &st, 4);
+	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
+	snap_buf_free(&t);
+	snap_buf_free(&backend);
+}
+
 static void test_notify_unknown_queue_ignored(void **state)
 {
 	struct fixture *f = *state;
@@ -529,6 +605,7 @@ int main(void)
 		T(test_indirect_and_event_idx_through_the_transport),
 		T(test_async_completion_after_reset_dropped),
 		T(test_fail_and_config_change),
+		T(test_restore_checks_positions_and_status),
 		T(test_notify_unknown_queue_ignored),
 		T(test_init_refuses_bad_ops),
 	};
