@@ -1,6 +1,7 @@
 /* virtio-blk on the virtio-mmio transport (virtio 1.2 §5.2). See blk.h
  * and docs/virtio-blk.md. */
 #include "virtio/blk.h"
+#include "virtio/blk_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -14,8 +15,6 @@
 #include "log.h"
 #include "snapshot/buf.h"
 
-_Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "§5.2.6: the header is 16 bytes");
-_Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "§5.2.6: a segment is 16 bytes");
 _Static_assert(offsetof(struct virtio_blk_config, blk_size) == 20, "§5.2.4 layout");
 _Static_assert(offsetof(struct virtio_blk_config, writeback) == VIRTIO_BLK_CONFIG_WRITEBACK,
 	       "§5.2.4 layout");
@@ -29,24 +28,6 @@ _Static_assert(sizeof(struct virtio_blk_config) == 60, "§5.2.4 layout");
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* One request in flight: the back-end request, where its status byte goes
- * and what to give back to the used ring. */
-struct blk_slot {
-	struct blk_request req;
-	uint8_t *status;              /* host address of the chain's status byte */
-	uint16_t head;
-	uint32_t epoch;               /* the queue's epoch when popped */
-	struct blk_slot *next_free;
-	struct blk_range ranges[VIRTIO_BLK_MAX_DWZ_SEG];
-	struct iovec iov[VIRTQ_MAX_SIZE];
-};
-
-/* What parsing decided for a chain. */
-enum parse_result {
-	PARSE_SUBMIT,       /* a back-end request is ready in the slot */
-	PARSE_COMPLETE,     /* refused: status set, nothing to do */
-};
-
 static uint8_t status_byte(enum blk_status s)
 {
 	switch (s) {
@@ -57,153 +38,6 @@ static uint8_t status_byte(enum blk_status s)
 	case BLK_STATUS_IOERR:
 	default:
 		return VIRTIO_BLK_S_IOERR;
-	}
-}
-
-/* The bytes [from, from + len) of the chain's readable (or writable)
- * stream as iovecs into guest RAM. The chain's segments are already
- * checked to lie in RAM (virtq_pop), and there are at most VIRTQ_MAX_SIZE
- * of them, so `iov` (VIRTQ_MAX_SIZE entries) is large enough. */
-static unsigned chain_iov(const struct virtq_chain *c, bool writable, uint64_t from, uint64_t len,
-			  struct iovec *iov)
-{
-	unsigned first = writable ? c->nr_out : 0, end = first + (writable ? c->nr_in : c->nr_out);
-	unsigned count = 0;
-
-	for (unsigned i = first; i < end && len; i++) {
-		const struct virtq_segment *s = &c->seg[i];
-		uint64_t take;
-
-		if (from >= s->len) {
-			from -= s->len;
-			continue;
-		}
-		take = s->len - from < len ? s->len - from : len;
-		iov[count++] = (struct iovec){ (uint8_t *)s->host + from, (size_t)take };
-		len -= take;
-		from = 0;
-	}
-	return count;
-}
-
-/* Copy the discard / write-zeroes segments out of guest memory (once:
- * the guest may rewrite them meanwhile) into slot->ranges. Returns the
- * status to fail with, or BLK_STATUS_OK. */
-static enum blk_status parse_dwz(const struct virtq_chain *c, bool discard, struct blk_slot *slot)
-{
-	uint32_t data = c->out_len - sizeof(struct virtio_blk_outhdr);
-	unsigned n = data / sizeof(struct virtio_blk_dwz_seg);
-	enum blk_status status = BLK_STATUS_OK;
-
-	/* §5.2.6.1: whole segments, at most max_*_seg of them, and the
-	 * status byte the only writable byte. */
-	if (c->in_len != 1 || data == 0 || data % sizeof(struct virtio_blk_dwz_seg) ||
-	    n > VIRTIO_BLK_MAX_DWZ_SEG)
-		return BLK_STATUS_IOERR;
-	for (unsigned i = 0; i < n; i++) {
-		struct virtio_blk_dwz_seg seg;
-
-		virtq_chain_read(c, sizeof(struct virtio_blk_outhdr) + i * sizeof(seg), &seg,
-				 sizeof(seg));
-		/* §5.2.6.2: unknown flags, and unmap on a discard, are
-		 * UNSUPP; that wins over any other problem. */
-		if ((seg.flags & ~VIRTIO_BLK_WZ_FLAG_UNMAP) ||
-		    (discard && (seg.flags & VIRTIO_BLK_WZ_FLAG_UNMAP)))
-			return BLK_STATUS_UNSUPP;
-		if (seg.num_sectors > VIRTIO_BLK_MAX_DWZ_SECTORS)
-			status = BLK_STATUS_IOERR;
-		slot->ranges[i] = (struct blk_range){ .sector = seg.sector,
-						      .nr_sectors = seg.num_sectors,
-						      .unmap = seg.flags & VIRTIO_BLK_WZ_FLAG_UNMAP };
-	}
-	slot->req.ranges = slot->ranges;
-	slot->req.nr_ranges = n;
-	return status;
-}
-
-/* Turn a chain (with a status byte) into a back-end request in `slot`, or
- * refuse it with a status. The header is copied out of guest memory once
- * and only the copy is looked at. Framing (§2.7.4): no assumption about
- * how the driver split header, data and status into descriptors; the
- * readable bytes are header then data, the writable bytes data then the
- * status byte. */
-static enum parse_result parse_request(struct virtio_blk *blk, const struct virtq_chain *c,
-				       struct blk_slot *slot, enum blk_status *refuse)
-{
-	struct virtio_blk_outhdr hdr;
-	struct blk_request *req = &slot->req;
-	uint32_t data_in = c->in_len - 1;   /* writable bytes before the status */
-	enum blk_status status = BLK_STATUS_IOERR;
-
-	memset(req, 0, sizeof(*req));
-	*refuse = BLK_STATUS_IOERR;
-	/* A header that is not there (or not device-readable): there is a
-	 * status byte to say so, so the device need not stop (docs). */
-	if (c->out_len < sizeof(hdr))
-		return PARSE_COMPLETE;
-	virtq_chain_read(c, 0, &hdr, sizeof(hdr));
-
-	switch (hdr.type) {
-	case VIRTIO_BLK_T_IN:
-		/* The data must be device-writable: no readable bytes after
-		 * the header. */
-		if (c->out_len != sizeof(hdr))
-			return PARSE_COMPLETE;
-		req->op = BLK_OP_READ;
-		req->sector = hdr.sector;
-		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, true, 0, data_in, slot->iov);
-		return PARSE_SUBMIT;
-	case VIRTIO_BLK_T_OUT:
-		/* The data must be device-readable: only the status byte is
-		 * writable. The back-end refuses it on a read-only disk. */
-		if (c->in_len != 1)
-			return PARSE_COMPLETE;
-		req->op = BLK_OP_WRITE;
-		req->sector = hdr.sector;
-		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, false, sizeof(hdr), c->out_len - sizeof(hdr),
-					   slot->iov);
-		return PARSE_SUBMIT;
-	case VIRTIO_BLK_T_FLUSH:
-		/* §5.2.6.1: sector 0 and no data, both "SHOULD"-level for the
-		 * driver; neither changes what a flush does, so neither is
-		 * checked. Flushed even if FLUSH was not negotiated: it is
-		 * harmless and what the driver asked for. */
-		req->op = BLK_OP_FLUSH;
-		return PARSE_SUBMIT;
-	case VIRTIO_BLK_T_GET_ID:
-		/* §5.2.6.1: 20 writable bytes; a larger buffer gets 20. */
-		if (c->out_len != sizeof(hdr) || data_in < BLK_ID_BYTES)
-			return PARSE_COMPLETE;
-		req->op = BLK_OP_GET_ID;
-		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, true, 0, BLK_ID_BYTES, slot->iov);
-		return PARSE_SUBMIT;
-	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES: {
-		bool discard = hdr.type == VIRTIO_BLK_T_DISCARD;
-		unsigned feature = discard ? VIRTIO_BLK_F_DISCARD : VIRTIO_BLK_F_WRITE_ZEROES;
-
-		/* Not offered (read-only disk) or not taken: an unknown
-		 * request type as far as this driver is concerned. */
-		if (!virtio_mmio_has_feature(&blk->mmio, feature)) {
-			*refuse = BLK_STATUS_UNSUPP;
-			return PARSE_COMPLETE;
-		}
-		status = parse_dwz(c, discard, slot);
-		if (status != BLK_STATUS_OK) {
-			*refuse = status;
-			return PARSE_COMPLETE;
-		}
-		req->op = discard ? BLK_OP_DISCARD : BLK_OP_WRITE_ZEROES;
-		return PARSE_SUBMIT;
-	}
-	default:
-		/* GET_LIFETIME, SECURE_ERASE, zoned commands, legacy SCSI and
-		 * barrier bits: not offered, so unsupported (§5.2.6.2). */
-		*refuse = BLK_STATUS_UNSUPP;
-		return PARSE_COMPLETE;
 	}
 }
 
@@ -288,7 +122,7 @@ static int blk_queue_notify(void *opaque, struct virtio_mmio *dev, unsigned inde
 			status = (uint8_t *)last->host + last->len - 1;
 		}
 		slot = slot_take(blk);
-		if (parse_request(blk, c, slot, &refuse) == PARSE_COMPLETE) {
+		if (blk_parse_request(blk, c, slot, &refuse) == BLK_PARSE_COMPLETE) {
 			slot_put(blk, slot);
 			blk->bad_requests++;
 			*status = status_byte(refuse);
