@@ -137,8 +137,9 @@ int vsock_conns_attach(struct vsock_conns *t, struct event_loop *loop, pthread_m
  * file if it is still the one we bound. Loop thread or after the loop. */
 void vsock_conns_close(struct vsock_conns *t);
 
-/* Device reset (any thread, lock held): every connection is dead; no
- * packet goes out for any of them. */
+/* Device reset (any thread, lock held): every connection the guest knows
+ * of is dead, and no packet goes out for any of them; host connections
+ * it has not heard of yet (no REQUEST sent) wait for the next driver. */
 void vsock_conns_reset(struct vsock_conns *t);
 
 /* Loop thread, lock held: close dead connections' sockets and free them. */
