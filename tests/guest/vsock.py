@@ -10,7 +10,15 @@ script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
     <uds> and write "CONNECT 6001\\n" (the guest refuses it: the connection
     must close without "OK"), then "CONNECT 6000\\n", expect "OK <port>\\n"
     with the port the guest saw, send 256 KiB, shut down writing, and read
-    the echo back byte for byte until end of file.
+    the echo back byte for byte until end of file;
+  - before that, two host clients connect to <uds> and never finish a
+    CONNECT line (one writes nothing, one "CONN"): kvmrun must close each
+    (it reads end of file, no reply) once the deadline for the line has
+    passed (docs/virtio-vsock.md) and not long after; the CONNECTs above
+    are made only then, so they show the device still takes new ones.
+    The echo server serves the guest only once they are connected, and
+    the guest resets its device after that echo: a reset must not close
+    host connections the guest has not heard of.
 --case snapshot (guest/tests/virtio_vsock.c `snapshot`): the guest opens
   a connection to <uds>_5000 and waits on its event queue; kvmrun is saved
   there (--snapshot-on-signal) and exits, which closes that connection's
@@ -20,7 +28,10 @@ script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
   kvmrun, whose listening socket is <uds> again.
 --case hostile (guest/tests/virtio_vsock_hostile.c): malformed packets; a
   sink on <uds>_5002 must see each connection the guest abuses closed with
-  no byte delivered.
+  no byte delivered; a talker on <uds>_5003 sends TALK once the guest
+  connects, which the guest receives through a header-only rx buffer (a
+  CREDIT_UPDATE) and then a full one (the data), and then the guest resets
+  the connection: the talker must see it close with no byte received.
 
 Afterwards kvmrun must have exited 0 with the guest's summary clean, and
 the socket file <uds> must be gone.
@@ -49,6 +60,12 @@ TOTAL = 256 * 1024
 CID = 7
 RUN_TIMEOUT = 120.0
 SOCKET_TIMEOUT = 60.0
+# src/virtio/vsock_conn.h VSOCK_CONNECT_TIMEOUT_MS: a host client's
+# CONNECT line must be complete this long after its connect.
+CONNECT_DEADLINE = 5.0
+DEADLINE_MARGIN = 3.0
+# guest/tests/virtio_vsock_hostile.c TALK: what the talker sends.
+TALK = b"header-only rx buffer: this waits for the next buffer\n"
 
 
 def pattern(seed, start, n):
@@ -74,9 +91,10 @@ def first_difference(got, want):
 class EchoServer(threading.Thread):
     """<uds>_5000: receive the guest's pattern, check it, send it back."""
 
-    def __init__(self, path):
+    def __init__(self, path, wait_for=()):
         super().__init__(daemon=True)
         self.sock = listen(path)
+        self.wait_for = wait_for   # SilentClients that must be connected first
         self.received = bytearray()
         self.eof = False
         self.error = None
@@ -85,6 +103,8 @@ class EchoServer(threading.Thread):
         try:
             conn, _ = self.sock.accept()
             conn.settimeout(SOCKET_TIMEOUT)
+            for t in self.wait_for:
+                t.connected.wait(SOCKET_TIMEOUT)
             with conn:
                 while True:
                     data = conn.recv(65536)
@@ -168,12 +188,106 @@ class Sink(threading.Thread):
                 self.conns.append(None)
 
 
-class HostClient(threading.Thread):
-    """The host-initiated connections, once the guest listens."""
+class Talker(threading.Thread):
+    """<uds>_5003: send TALK to the one connection, then count what comes
+    back until end of file."""
 
-    def __init__(self, uds):
+    def __init__(self, path):
+        super().__init__(daemon=True)
+        self.sock = listen(path)
+        self.received = None       # bytes received before end of file
+        self.error = None
+
+    def run(self):
+        try:
+            conn, _ = self.sock.accept()
+            conn.settimeout(SOCKET_TIMEOUT)
+            with conn:
+                conn.sendall(TALK)
+                n = 0
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    n += len(data)
+                self.received = n
+        except OSError as e:
+            self.error = f"talker: {e}"
+
+    def problems(self):
+        if self.error:
+            return [self.error]
+        if self.received != 0:
+            return [f"talker: the guest's connection should close with no byte sent, "
+                    f"saw {self.received}"]
+        return []
+
+
+class SilentClient(threading.Thread):
+    """Connects to <uds> as soon as kvmrun listens and writes `first`, never a
+    whole CONNECT line; kvmrun must close the connection without a reply
+    once the deadline for the line has passed."""
+
+    def __init__(self, uds, first):
         super().__init__(daemon=True)
         self.uds = uds
+        self.first = first
+        self.connected = threading.Event()
+        self.reply = None
+        self.elapsed = None
+        self.error = None
+
+    def run(self):
+        give_up = time.monotonic() + RUN_TIMEOUT
+        try:
+            while True:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    s.connect(self.uds)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    s.close()   # not bound yet, or bound and not yet listening
+                    if time.monotonic() > give_up:
+                        raise
+                    time.sleep(0.01)
+            start = time.monotonic()
+            with s:
+                s.settimeout(CONNECT_DEADLINE + DEADLINE_MARGIN + SOCKET_TIMEOUT)
+                s.sendall(self.first)
+                self.connected.set()
+                reply = bytearray()
+                while True:
+                    data = s.recv(100)
+                    if not data:
+                        break
+                    reply += data
+                self.elapsed = time.monotonic() - start
+                self.reply = bytes(reply)
+        except OSError as e:
+            self.error = f"silent client writing {self.first!r}: {e}"
+
+    def problems(self):
+        if self.error:
+            return [self.error]
+        what = f"a host client that wrote {self.first!r} and no more"
+        if self.reply != b"":
+            return [f"{what}: got {self.reply!r}, expected end of file without a reply"]
+        # The deadline runs from kvmrun's accept, which follows the connect.
+        if not CONNECT_DEADLINE - 0.1 <= self.elapsed <= CONNECT_DEADLINE + DEADLINE_MARGIN:
+            return [f"{what}: closed after {self.elapsed:.2f} s, expected "
+                    f"{CONNECT_DEADLINE:.0f} s (+{DEADLINE_MARGIN:.0f} s at most)"]
+        print(f"PASS: {what}: closed after {self.elapsed:.2f} s")
+        return []
+
+
+class HostClient(threading.Thread):
+    """The host-initiated connections, once the guest listens (and once the
+    threads in `after` are done)."""
+
+    def __init__(self, uds, after=()):
+        super().__init__(daemon=True)
+        self.uds = uds
+        self.after = after
         self.refused_reply = None
         self.ok_line = None
         self.echo = bytearray()
@@ -196,6 +310,8 @@ class HostClient(threading.Thread):
         return bytes(line)
 
     def run(self):
+        for t in self.after:
+            t.join()
         try:
             with self.connect(6001) as s:
                 reply = bytearray()
@@ -359,14 +475,20 @@ def run_snapshot(args, tmp):
 def run(args, tmp):
     uds = os.path.join(tmp, "v.sock")
     image = "virtio_vsock.elf" if args.case == "echo" else "virtio_vsock_hostile.elf"
-    echo = sink = client = None
+    echo = sink = client = talker = None
+    silent = []
     if args.case == "echo":
-        echo = EchoServer(uds + "_5000")
+        silent = [SilentClient(uds, b""), SilentClient(uds, b"CONN")]
+        echo = EchoServer(uds + "_5000", wait_for=silent)
         echo.start()
-        client = HostClient(uds)
+        for t in silent:
+            t.start()
+        client = HostClient(uds, after=silent)
     else:
         sink = Sink(uds + "_5002")
         sink.start()
+        talker = Talker(uds + "_5003")
+        talker.start()
     cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, image), "--memory", "64M",
            "--console", "stdio", "--cmdline", f"cid={CID}", "--vsock", f"cid={CID},uds={uds}"]
     print("$ " + " ".join(cmd), flush=True)
@@ -409,6 +531,12 @@ def run(args, tmp):
     if echo:
         echo.join(5)
         problems += echo.problems()
+    for t in silent:
+        t.join(5)
+        problems += t.problems()
+    if talker:
+        talker.join(5)
+        problems += talker.problems()
     if client:
         if client.ident is None:
             problems.append("the guest never said it listens on port 6000")
