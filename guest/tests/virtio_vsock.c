@@ -8,6 +8,10 @@
  *    and announcing credit only when it is full: the device must fill it
  *    exactly and never overrun it; the host's EOF arrives as SHUTDOWN,
  *    then RST;
+ *  - a device reset and set-up again, as a driver that reloads does: it
+ *    must not drop host connections the guest has not heard of (the
+ *    host's clients that never finish their CONNECT line, connected
+ *    before the echo above was served, close at their deadline instead);
  *  - host-initiated: "listen" on port 6000, answer RST to a REQUEST for
  *    any other port (the host's CONNECT 6001), RESPONSE to the one for
  *    6000, echo the host's 256 KiB back within the device's credit, and
@@ -204,6 +208,13 @@ static long test_no_listener(void *arg __unused)
 	return 0;
 }
 
+static long test_reset(void *arg __unused)
+{
+	report(vsock_setup(&vs, 1ULL << VIRTIO_F_EVENT_IDX) == 0,
+	       "device reset and set up again: DRIVER_OK");
+	return 0;
+}
+
 static long test_guest_initiated(void *arg __unused)
 {
 	struct conn *c = &conn;
@@ -391,6 +402,7 @@ int main(int argc __unused, char **argv __unused)
 		run_in_user(test_snapshot, &cid);
 	run_in_user(test_no_listener, NULL);
 	run_in_user(test_guest_initiated, NULL);
+	run_in_user(test_reset, NULL);
 	run_in_user(test_host_initiated, NULL);
 	report(vsock_status(&vs) == 0xf, "device status still 0x%x", vsock_status(&vs));
 	return report_summary();

@@ -13,6 +13,10 @@
  *  - a flood of REQUESTs while rx is not drained: the device stops taking
  *    tx packets once its answers cannot be queued, and resumes, in order,
  *    when rx buffers come back;
+ *  - an rx buffer with room for the header only, while the host has data
+ *    for an established connection (a talker on <uds>_5003 sends TALK):
+ *    it carries a CREDIT_UPDATE, not an RST, and the data comes whole in
+ *    the next, larger buffer;
  *  - rx buffers the device cannot write a packet into (too small, device-
  *    readable): DEVICE_NEEDS_RESET, and a reset brings the device back.
  *
@@ -24,6 +28,7 @@
 
 #define NO_PORT      7u              /* nothing listens on <uds>_7 */
 #define SINK_PORT    5002u
+#define TALK_PORT    5003u
 #define LONG_SPINS   20000000ULL
 #define STALL_SPINS  LONG_SPINS     /* a tx packet not taken this long: stalled */
 #define STATUS_POLLS 20000
@@ -33,6 +38,9 @@ static struct vsock_dev vs;
 static uint8_t payload[70000];
 static uint8_t rx_data[VSOCK_RX_PAYLOAD];
 static struct vsock_hdr raw;
+
+/* What the talker on <uds>_5003 sends (tests/guest/vsock.py TALK). */
+static const char talk[] = "header-only rx buffer: this waits for the next buffer\n";
 
 static struct vsock_hdr header(uint32_t src_port, uint32_t dst_port, uint16_t op, uint32_t len)
 {
@@ -232,9 +240,107 @@ static long test_flood(void *arg __unused)
 	return 0;
 }
 
-static uint8_t bad_rx_ring[VRING_BYTES(8)] __aligned(4096);
-static uint8_t bad_tx_ring[VRING_BYTES(8)] __aligned(4096);
+/* Rings for a device set up by hand, without the library's rx buffers. */
+static uint8_t hand_rx_ring[VRING_BYTES(8)] __aligned(4096);
+static uint8_t hand_tx_ring[VRING_BYTES(8)] __aligned(4096);
 static uint8_t small_buf[64];
+static uint8_t header_only[VSOCK_HDR_SIZE];
+static uint8_t full_buf[VSOCK_HDR_SIZE + 256];
+
+/* Reset and negotiate the device, and set up 8-entry rx and tx rings with
+ * no buffers in them. Not yet DRIVER_OK. */
+static bool hand_setup(struct vring *rx, struct vring *tx)
+{
+	memset(hand_rx_ring, 0, sizeof(hand_rx_ring));
+	memset(hand_tx_ring, 0, sizeof(hand_tx_ring));
+	return virtio_negotiate(&vs.dev, 0) >= 0 &&
+	       virtio_queue_setup(&vs.dev, rx, VSOCK_QUEUE_RX, 8, hand_rx_ring) >= 0 &&
+	       virtio_queue_setup(&vs.dev, tx, VSOCK_QUEUE_TX, 8, hand_tx_ring) >= 0;
+}
+
+/* Send `h` alone on a hand-made tx ring and wait until it is used. */
+static bool hand_send(struct vring *tx, struct vsock_hdr h)
+{
+	struct vring_buf b = { .addr = (uintptr_t)&raw, .len = VSOCK_HDR_SIZE };
+	uint32_t id, len;
+
+	raw = h;
+	vring_add(tx, &b, 1);
+	vring_kick(tx);
+	return vring_wait(tx, &id, &len, LONG_SPINS);
+}
+
+/* Give `buf` (`size` bytes) to a hand-made rx ring and wait for it back:
+ * its header in *h and its used length in *used. True if it came back
+ * and the used length is the header's plus its len. */
+static bool hand_recv(struct vring *rx, uint8_t *buf, uint32_t size, struct vsock_hdr *h,
+		      uint32_t *used)
+{
+	struct vring_buf b = { .addr = (uintptr_t)buf, .len = size, .write = true };
+	uint16_t head = vring_add(rx, &b, 1);
+	uint32_t id;
+
+	*h = (struct vsock_hdr){ 0 };
+	*used = 0;
+	vring_kick(rx);
+	if (!vring_wait(rx, &id, used, LONG_SPINS) || id != head)
+		return false;
+	memcpy(h, buf, sizeof(*h));
+	return *used == VSOCK_HDR_SIZE + h->len;
+}
+
+static bool from_talker(const struct vsock_hdr *h, uint32_t port)
+{
+	return h->src_cid == VSOCK_CID_HOST && h->dst_cid == vs.cid && h->src_port == TALK_PORT &&
+	       h->dst_port == port && h->type == VSOCK_TYPE_STREAM;
+}
+
+/* §5.10.6.4 asks only that an rx buffer hold a header. One with no room
+ * for payload, while the host has data for an established connection,
+ * must not lose the connection (reading 0 bytes into it looks like the
+ * socket's end): it carries a CREDIT_UPDATE, and the data waits for the
+ * next buffer. */
+static long test_header_only_rx(void *arg __unused)
+{
+	const uint32_t port = 400, talk_len = sizeof(talk) - 1;
+	struct vring rx, tx;
+	struct vsock_hdr h;
+	uint32_t used;
+	bool ok;
+
+	report_prefix_push("header-only rx buffer");
+	if (!hand_setup(&rx, &tx)) {
+		report(false, "set-up by hand");
+		goto restore;
+	}
+	virtio_driver_ok(&vs.dev);
+	/* The talker sends TALK as soon as it accepts. */
+	ok = hand_send(&tx, header(port, TALK_PORT, VSOCK_OP_REQUEST, 0)) &&
+	     hand_recv(&rx, full_buf, sizeof(full_buf), &h, &used) &&
+	     h.op == VSOCK_OP_RESPONSE && from_talker(&h, port);
+	report(ok, "connected to the talker (host port %u): op %u", TALK_PORT, h.op);
+	if (!ok)
+		goto restore;
+	/* Whether TALK is in the socket already or arrives later, this
+	 * buffer is used once it is. */
+	ok = hand_recv(&rx, header_only, sizeof(header_only), &h, &used);
+	report(ok && h.op == VSOCK_OP_CREDIT_UPDATE && h.len == 0 && used == VSOCK_HDR_SIZE &&
+	       from_talker(&h, port) && h.buf_alloc == 64 * 1024,
+	       "a %u-byte buffer: CREDIT_UPDATE, not RST (op %u, used %u)", VSOCK_HDR_SIZE, h.op,
+	       used);
+	ok = hand_recv(&rx, full_buf, sizeof(full_buf), &h, &used);
+	report(ok && h.op == VSOCK_OP_RW && from_talker(&h, port) && h.len == talk_len &&
+	       !memcmp(full_buf + VSOCK_HDR_SIZE, talk, talk_len),
+	       "the next buffer: the %u bytes, whole (op %u, len %u)", talk_len, h.op, h.len);
+	/* Our RST closes the talker's socket, with nothing sent to it. */
+	report(hand_send(&tx, header(port, TALK_PORT, VSOCK_OP_RST, 0)) &&
+	       vsock_status(&vs) == 0xf, "RST taken, no DEVICE_NEEDS_RESET");
+restore:
+	report(vsock_setup(&vs, 1ULL << VIRTIO_F_EVENT_IDX) == 0 && probe(401),
+	       "the device set up as usual again");
+	report_prefix_pop();
+	return 0;
+}
 
 /* A device set up by hand with one rx buffer it cannot use. */
 static long bad_rx_buffer(void *arg)
@@ -247,11 +353,7 @@ static long bad_rx_buffer(void *arg)
 	uint32_t id, len = 1, status = 0;
 	bool used;
 
-	memset(bad_rx_ring, 0, sizeof(bad_rx_ring));
-	memset(bad_tx_ring, 0, sizeof(bad_tx_ring));
-	if (virtio_negotiate(&vs.dev, 0) < 0 ||
-	    virtio_queue_setup(&vs.dev, &rx, VSOCK_QUEUE_RX, 8, bad_rx_ring) < 0 ||
-	    virtio_queue_setup(&vs.dev, &tx, VSOCK_QUEUE_TX, 8, bad_tx_ring) < 0) {
+	if (!hand_setup(&rx, &tx)) {
 		report(false, "set-up by hand");
 		return 0;
 	}
@@ -308,6 +410,7 @@ int main(int argc __unused, char **argv __unused)
 	run_in_user(test_packets, NULL);
 	run_in_user(test_connections, NULL);
 	run_in_user(test_flood, NULL);
+	run_in_user(test_header_only_rx, NULL);
 	run_in_user(test_bad_rx, NULL);
 	report(vsock_status(&vs) == 0xf, "still serving at the end (status 0x%x)",
 	       vsock_status(&vs));

@@ -599,10 +599,8 @@ int virtio_vsock_attach(struct virtio_vsock *v, struct vm *vm, struct event_loop
 		return log_syscall_error("epoll_ctl(virtio-vsock)", -ret);
 	v->loop = loop;
 	v->attached = true;
-	ret = vsock_conns_attach(&v->conns, loop, &v->mmio.lock, vsock_service, v);
-	if (ret < 0)
-		return log_syscall_error("epoll_ctl(virtio-vsock listener)", -ret);
-	return 0;
+	/* Logged by vsock_conns_attach, which knows which call failed. */
+	return vsock_conns_attach(&v->conns, loop, &v->mmio.lock, vsock_service, v);
 }
 
 void virtio_vsock_destroy(struct virtio_vsock *v)

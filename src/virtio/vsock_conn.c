@@ -373,6 +373,14 @@ void vsock_conns_reset(struct vsock_conns *t)
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
 		struct vsock_conn *c = &t->conns[i];
 
+		/* A host process still writing its CONNECT line, or whose
+		 * REQUEST has not gone out yet, is nothing the guest knows
+		 * of: it waits for the next driver. Every driver starts with
+		 * a reset (§3.1.1), so this is also how a host process may
+		 * connect before the guest's driver is up. */
+		if (c->state == VSOCK_CONN_HOST_CONNECTING ||
+		    (c->state == VSOCK_CONN_HOST_REQUESTED && (c->pending & VSOCK_PEND_REQUEST)))
+			continue;
 		if (c->state != VSOCK_CONN_FREE) {
 			c->state = VSOCK_CONN_DEAD;
 			c->pending = 0;

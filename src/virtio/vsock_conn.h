@@ -48,6 +48,16 @@ struct event_loop;
 /* "CONNECT 4294967295\n" is 19 bytes; a longer line is refused. */
 #define VSOCK_LINE_MAX 32
 
+/* A host process has this long from its connect to write the whole
+ * "CONNECT <port>\n" line; then it is closed, so that clients which say
+ * nothing cannot hold the table's slots. */
+#define VSOCK_CONNECT_TIMEOUT_MS 5000
+
+/* accept() failed for want of descriptors (EMFILE, ENFILE, ...): the
+ * listener pauses, and tries again this much later or as soon as a
+ * connection closes, whichever comes first. */
+#define VSOCK_LISTEN_RETRY_MS 100
+
 /* Host ports kvmrun allocates for host-initiated connections, as
  * Firecracker does: from 2^30 up, away from well-known service ports. */
 #define VSOCK_HOST_PORT_FIRST (1u << 30)
@@ -102,6 +112,7 @@ struct vsock_conn {
 	bool wr_shut;                /* shutdown(SHUT_WR) done for a guest SHUTDOWN */
 	char line[VSOCK_LINE_MAX];   /* "CONNECT <port>\n" in, then "OK <port>\n" out */
 	unsigned line_len, line_off;
+	uint64_t line_deadline;      /* HOST_CONNECTING: closed at this CLOCK_MONOTONIC ns */
 };
 
 struct vsock_conns {
@@ -115,12 +126,20 @@ struct vsock_conns {
 	 * packets to send or chains to resume (vsock.c). */
 	void (*kick)(void *opaque);
 	void *opaque;
-	bool listen_paused;          /* accept failed (EMFILE...): until a slot frees */
+	bool listen_paused;          /* accept failed (EMFILE...): until a slot frees or a retry */
+	uint64_t listen_retry_at;    /* CLOCK_MONOTONIC ns of that retry */
+	/* One timerfd for every deadline: the CONNECT lines' and the paused
+	 * listener's retry. Armed (one-shot, absolute) for the earliest while
+	 * something waits, disarmed otherwise: no wake-ups when idle. */
+	int timer_fd;
+	bool timer_registered;
+	uint64_t timer_at;           /* what it is armed for (ns), 0: disarmed */
 	uint32_t next_port;
 	unsigned rr;                 /* round-robin start for the rx pump */
 	struct vsock_conn conns[VSOCK_MAX_CONNS];
 	/* Statistics. */
 	uint64_t refused_host;       /* host connections closed: table full, bad line */
+	uint64_t timed_out_host;     /* host connections closed: no line within the deadline */
 };
 
 /* Bind and listen on `uds_path` (which must fit VSOCK_UDS_PATH_MAX). A
@@ -129,7 +148,8 @@ struct vsock_conns {
  * a one-line message in err. Undone by vsock_conns_close. */
 int vsock_conns_open(struct vsock_conns *t, const char *uds_path, char *err, size_t err_size);
 
-/* Watch the listening socket on `loop`. Returns 0 or -errno. */
+/* Watch the listening socket and the deadline timer on `loop`. Returns 0
+ * or -errno (logged). */
 int vsock_conns_attach(struct vsock_conns *t, struct event_loop *loop, pthread_mutex_t *lock,
 		       void (*kick)(void *opaque), void *opaque);
 
@@ -137,8 +157,9 @@ int vsock_conns_attach(struct vsock_conns *t, struct event_loop *loop, pthread_m
  * file if it is still the one we bound. Loop thread or after the loop. */
 void vsock_conns_close(struct vsock_conns *t);
 
-/* Device reset (any thread, lock held): every connection is dead; no
- * packet goes out for any of them. */
+/* Device reset (any thread, lock held): every connection the guest knows
+ * of is dead, and no packet goes out for any of them; host connections
+ * it has not heard of yet (no REQUEST sent) wait for the next driver. */
 void vsock_conns_reset(struct vsock_conns *t);
 
 /* Loop thread, lock held: close dead connections' sockets and free them. */
@@ -189,7 +210,9 @@ struct vsock_conn *vsock_conn_alloc(struct vsock_conns *t);   /* a FREE slot, or
 int vsock_conn_register(struct vsock_conn *c);   /* watch its socket on the loop */
 void vsock_conn_free(struct vsock_conn *c);      /* close its socket, free the slot */
 void vsock_listen_read_connect(struct vsock_conn *c);   /* HOST_CONNECTING: read the line */
-void vsock_listen_resume(struct vsock_conns *t);  /* accept again after a failure */
+/* A connection closed: accept again after a failure, and aim the timer at
+ * what still waits (disarm it if nothing does). */
+void vsock_listen_resume(struct vsock_conns *t);
 
 /* Credit the guest has left for host data (§5.10.6.3:
  * peer_buf_alloc - (tx_cnt - peer_fwd_cnt)), never negative. */

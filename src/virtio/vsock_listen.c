@@ -1,6 +1,7 @@
 /* virtio-vsock: the listening socket <uds_path> and host-initiated
- * connections up to their "CONNECT <port>\n" line. See vsock_conn.h and
- * docs/virtio-vsock.md. */
+ * connections up to their "CONNECT <port>\n" line, with the timer that
+ * bounds how long that line may take and retries a paused listener. See
+ * vsock_conn.h and docs/virtio-vsock.md. */
 #include "virtio/vsock_conn.h"
 
 #include <errno.h>
@@ -9,10 +10,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "event_loop.h"
+#include "log.h"
 
 _Static_assert(VSOCK_UDS_PATH_MAX + sizeof("_4294967295") <= sizeof(((struct sockaddr_un *)0)->sun_path),
 	       "<uds_path>_<port> fits sun_path");
@@ -20,6 +24,85 @@ _Static_assert(VSOCK_UDS_PATH_MAX + sizeof("_4294967295") <= sizeof(((struct soc
 /* Host connections accepted per listener wake-up: a flood of them must
  * not keep the loop from everything else. */
 #define ACCEPT_BATCH 16
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S  1000000000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the deadline timer (lock held) ---- */
+
+/* Arm the timer for the earliest deadline: a CONNECT line still missing,
+ * or the paused listener's retry; disarm it when nothing waits. */
+static void timer_update(struct vsock_conns *t)
+{
+	uint64_t at = t->listen_paused ? t->listen_retry_at : 0;
+	struct itimerspec when = { 0 };
+
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		const struct vsock_conn *c = &t->conns[i];
+
+		if (c->state == VSOCK_CONN_HOST_CONNECTING && (!at || c->line_deadline < at))
+			at = c->line_deadline;
+	}
+	if (t->timer_fd < 0 || at == t->timer_at)
+		return;
+	/* Absolute and one-shot: a deadline already past fires at once;
+	 * all zero disarms. */
+	when.it_value = (struct timespec){ .tv_sec = (time_t)(at / NS_PER_S),
+					   .tv_nsec = (long)(at % NS_PER_S) };
+	if (timerfd_settime(t->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) < 0) {
+		/* Only for invalid arguments: say so rather than let silent
+		 * host connections stay unnoticed. */
+		log_warn("virtio-vsock: timerfd_settime(%llu ns): %s", (unsigned long long)at,
+			 strerror(errno));
+		return;
+	}
+	t->timer_at = at;
+}
+
+static void listen_unpause(struct vsock_conns *t)
+{
+	if (t->listen_paused && event_loop_modify(t->loop, t->listen_fd, EPOLLIN) == 0)
+		t->listen_paused = false;
+}
+
+/* The timer fired: close host connections whose CONNECT line is overdue
+ * (they are not the guest's business: no packet), retry a paused
+ * listener, and aim the timer at what is left. */
+static void on_timer(void *opaque, int fd, uint32_t events)
+{
+	struct vsock_conns *t = opaque;
+	uint64_t expirations, now;
+
+	(void)events;
+	if (read(fd, &expirations, sizeof(expirations)) < 0)
+		(void)0;   /* EAGAIN: re-armed since it fired */
+	pthread_mutex_lock(t->lock);
+	now = now_ns();
+	if (t->timer_at && t->timer_at <= now)
+		t->timer_at = 0;   /* one-shot: it is disarmed now */
+	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
+		struct vsock_conn *c = &t->conns[i];
+
+		if (c->state == VSOCK_CONN_HOST_CONNECTING && c->line_deadline <= now) {
+			t->timed_out_host++;
+			vsock_conn_reset(c, false);
+		}
+	}
+	if (t->listen_paused && t->listen_retry_at <= now)
+		listen_unpause(t);   /* still out of descriptors: on_listen pauses again */
+	timer_update(t);
+	pthread_mutex_unlock(t->lock);
+}
+
+/* ---- the listening socket ---- */
 
 int vsock_unix_address(struct sockaddr_un *addr, const char *path, const char *suffix)
 {
@@ -107,6 +190,7 @@ void vsock_listen_read_connect(struct vsock_conn *c)
 	c->local_port = alloc_port(c->table);
 	c->state = VSOCK_CONN_HOST_REQUESTED;
 	c->pending |= VSOCK_PEND_REQUEST;
+	timer_update(c->table);   /* its deadline no longer counts */
 }
 
 static void on_listen(void *opaque, int fd, uint32_t events)
@@ -123,10 +207,13 @@ static void on_listen(void *opaque, int fd, uint32_t events)
 			/* Out of descriptors (EMFILE, ENFILE, ENOBUFS): the
 			 * pending connection keeps the listener readable, and a
 			 * level-triggered loop would spin on it. Pause until a
-			 * connection closes. */
+			 * connection closes or the retry (descriptors may come
+			 * free elsewhere, with no connection of ours to close). */
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED &&
-			    event_loop_modify(t->loop, fd, 0) == 0)
+			    event_loop_modify(t->loop, fd, 0) == 0) {
 				t->listen_paused = true;
+				t->listen_retry_at = now_ns() + VSOCK_LISTEN_RETRY_MS * NS_PER_MS;
+			}
 			break;
 		}
 		c = vsock_conn_alloc(t);
@@ -138,16 +225,18 @@ static void on_listen(void *opaque, int fd, uint32_t events)
 		}
 		c->fd = cfd;
 		c->state = VSOCK_CONN_HOST_CONNECTING;
+		c->line_deadline = now_ns() + VSOCK_CONNECT_TIMEOUT_MS * NS_PER_MS;
 		if (vsock_conn_register(c) < 0)
 			vsock_conn_free(c);
 	}
+	timer_update(t);
 	pthread_mutex_unlock(t->lock);
 }
 
 void vsock_listen_resume(struct vsock_conns *t)
 {
-	if (t->listen_paused && event_loop_modify(t->loop, t->listen_fd, EPOLLIN) == 0)
-		t->listen_paused = false;
+	listen_unpause(t);
+	timer_update(t);
 }
 
 /* ---- the table's lifetime ---- */
@@ -160,6 +249,7 @@ int vsock_conns_open(struct vsock_conns *t, const char *uds_path, char *err, siz
 
 	memset(t, 0, sizeof(*t));
 	t->listen_fd = -1;
+	t->timer_fd = -1;
 	t->next_port = VSOCK_HOST_PORT_FIRST;
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		t->conns[i] = (struct vsock_conn){ .table = t, .fd = -1 };
@@ -229,10 +319,18 @@ int vsock_conns_attach(struct vsock_conns *t, struct event_loop *loop, pthread_m
 	t->lock = lock;
 	t->kick = kick;
 	t->opaque = opaque;
+	t->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t->timer_fd < 0)
+		return log_syscall_error("timerfd_create(virtio-vsock deadlines)", errno);
 	ret = event_loop_add(loop, t->listen_fd, on_listen, t);
-	if (ret == 0)
-		t->loop = loop;
-	return ret;
+	if (ret < 0)
+		return log_syscall_error("epoll_ctl(virtio-vsock listener)", -ret);
+	t->loop = loop;
+	ret = event_loop_add(loop, t->timer_fd, on_timer, t);
+	if (ret < 0)
+		return log_syscall_error("epoll_ctl(virtio-vsock deadline timer)", -ret);
+	t->timer_registered = true;
+	return 0;
 }
 
 void vsock_conns_close(struct vsock_conns *t)
@@ -242,6 +340,12 @@ void vsock_conns_close(struct vsock_conns *t)
 	for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++)
 		if (t->conns[i].table)
 			vsock_conn_free(&t->conns[i]);
+	if (t->timer_registered)
+		event_loop_remove(t->loop, t->timer_fd);
+	t->timer_registered = false;
+	if (t->timer_fd >= 0)
+		close(t->timer_fd);
+	t->timer_fd = -1;
 	if (t->listen_fd < 0)
 		return;
 	if (t->loop)

@@ -10,7 +10,15 @@ script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
     <uds> and write "CONNECT 6001\\n" (the guest refuses it: the connection
     must close without "OK"), then "CONNECT 6000\\n", expect "OK <port>\\n"
     with the port the guest saw, send 256 KiB, shut down writing, and read
-    the echo back byte for byte until end of file.
+    the echo back byte for byte until end of file;
+  - before that, two host clients connect to <uds> and never finish a
+    CONNECT line (one writes nothing, one "CONN"): kvmrun must close each
+    (it reads end of file, no reply) once the deadline for the line has
+    passed (docs/virtio-vsock.md) and not long after; the CONNECTs above
+    are made only then, so they show the device still takes new ones.
+    The echo server serves the guest only once they are connected, and
+    the guest resets its device after that echo: a reset must not close
+    host connections the guest has not heard of.
 --case snapshot (guest/tests/virtio_vsock.c `snapshot`): the guest opens
   a connection to <uds>_5000 and waits on its event queue; kvmrun is saved
   there (--snapshot-on-signal) and exits, which closes that connection's
@@ -20,7 +28,10 @@ script as the host side of Firecracker's hybrid model (docs/virtio-vsock.md).
   kvmrun, whose listening socket is <uds> again.
 --case hostile (guest/tests/virtio_vsock_hostile.c): malformed packets; a
   sink on <uds>_5002 must see each connection the guest abuses closed with
-  no byte delivered.
+  no byte delivered; a talker on <uds>_5003 sends TALK once the guest
+  connects, which the guest receives through a header-only rx buffer (a
+  CREDIT_UPDATE) and then a full one (the data), and then the guest resets
+  the connection: the talker must see it close with no byte received.
 
 Afterwards kvmrun must have exited 0 with the guest's summary clean, and
 the socket file <uds> must be gone.
@@ -35,216 +46,15 @@ import os
 import re
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from run_guest_test import SKIP, kvm_usable  # noqa: E402
-
-TOTAL = 256 * 1024
-CID = 7
-RUN_TIMEOUT = 120.0
-SOCKET_TIMEOUT = 60.0
-
-
-def pattern(seed, start, n):
-    """guest/tests/virtio_vsock.c's pattern(): byte i of a stream."""
-    return bytes(((i * 7 + (i >> 8) * 13 + seed) & 0xFF) for i in range(start, start + n))
-
-
-def listen(path):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(path)
-    s.listen(8)
-    s.settimeout(SOCKET_TIMEOUT)
-    return s
-
-
-def first_difference(got, want):
-    for i, (a, b) in enumerate(zip(got, want)):
-        if a != b:
-            return i
-    return min(len(got), len(want))
-
-
-class EchoServer(threading.Thread):
-    """<uds>_5000: receive the guest's pattern, check it, send it back."""
-
-    def __init__(self, path):
-        super().__init__(daemon=True)
-        self.sock = listen(path)
-        self.received = bytearray()
-        self.eof = False
-        self.error = None
-
-    def run(self):
-        try:
-            conn, _ = self.sock.accept()
-            conn.settimeout(SOCKET_TIMEOUT)
-            with conn:
-                while True:
-                    data = conn.recv(65536)
-                    if not data:
-                        self.eof = True
-                        break
-                    self.received += data
-                    conn.sendall(data)
-        except OSError as e:
-            self.error = f"echo server: {e}"
-
-    def problems(self):
-        want = pattern(0x5A, 0, TOTAL)
-        if self.error:
-            return [self.error]
-        if bytes(self.received) != want:
-            return [f"guest-initiated: host received {len(self.received)} bytes, differing "
-                    f"from the pattern at offset {first_difference(self.received, want)}"]
-        return [] if self.eof else ["guest-initiated: no end of file after the data"]
-
-
-class SnapshotEcho(EchoServer):
-    """<uds>_5000 for --case snapshot: the first connection (made before
-    the snapshot, closed when the saved kvmrun exits) carries 1000 bytes
-    of pattern 0x33; the second (after the restore) is --case echo's."""
-
-    def run(self):
-        try:
-            for n in range(2):
-                conn, _ = self.sock.accept()
-                conn.settimeout(SOCKET_TIMEOUT)
-                got = bytearray()
-                with conn:
-                    while True:
-                        data = conn.recv(65536)
-                        if not data:
-                            break
-                        got += data
-                        conn.sendall(data)
-                if n == 0:
-                    self.first = bytes(got)
-                else:
-                    self.received, self.eof = got, True
-        except OSError as e:
-            self.error = f"echo server: {e}"
-
-    def problems(self):
-        out = []
-        if getattr(self, "first", None) != pattern(0x33, 0, 1000):
-            out.append("the connection before the snapshot did not carry the 1000 bytes")
-        return out + super().problems()
-
-
-class Sink(threading.Thread):
-    """<uds>_5002: accept connections, count what arrives on each until EOF."""
-
-    def __init__(self, path):
-        super().__init__(daemon=True)
-        self.sock = listen(path)
-        self.sock.settimeout(1.0)
-        self.conns = []            # bytes received per connection, None if no EOF
-        self.stop = False
-
-    def run(self):
-        while not self.stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            conn.settimeout(SOCKET_TIMEOUT)
-            n = 0
-            try:
-                with conn:
-                    while True:
-                        data = conn.recv(65536)
-                        if not data:
-                            break
-                        n += len(data)
-                self.conns.append(n)
-            except OSError:
-                self.conns.append(None)
-
-
-class HostClient(threading.Thread):
-    """The host-initiated connections, once the guest listens."""
-
-    def __init__(self, uds):
-        super().__init__(daemon=True)
-        self.uds = uds
-        self.refused_reply = None
-        self.ok_line = None
-        self.echo = bytearray()
-        self.error = None
-
-    def connect(self, port):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(SOCKET_TIMEOUT)
-        s.connect(self.uds)
-        s.sendall(f"CONNECT {port}\n".encode())
-        return s
-
-    def read_line(self, s):
-        line = bytearray()
-        while not line.endswith(b"\n"):
-            b = s.recv(1)     # byte by byte: what follows the line is data
-            if not b:
-                break
-            line += b
-        return bytes(line)
-
-    def run(self):
-        try:
-            with self.connect(6001) as s:
-                reply = bytearray()
-                while True:
-                    data = s.recv(100)
-                    if not data:
-                        break
-                    reply += data
-                self.refused_reply = bytes(reply)
-            with self.connect(6000) as s:
-                self.ok_line = self.read_line(s)
-                sender = threading.Thread(target=self.send_all, args=(s,), daemon=True)
-                sender.start()
-                while True:
-                    data = s.recv(65536)
-                    if not data:
-                        break
-                    self.echo += data
-                sender.join(SOCKET_TIMEOUT)
-        except OSError as e:
-            self.error = f"host-initiated: {e}"
-
-    def send_all(self, s):
-        try:
-            s.sendall(pattern(0xA5, 0, TOTAL))
-            s.shutdown(socket.SHUT_WR)
-        except OSError as e:
-            self.error = f"host-initiated send: {e}"
-
-    def problems(self, output):
-        if self.error:
-            return [self.error]
-        out = []
-        if self.refused_reply != b"":
-            out.append(f"CONNECT 6001 (nobody listens): got {self.refused_reply!r}, expected the "
-                       "connection closed without a reply")
-        m = re.fullmatch(rb"OK (\d+)\n", self.ok_line or b"")
-        if not m:
-            out.append(f"CONNECT 6000: reply {self.ok_line!r}, expected 'OK <port>\\n'")
-        else:
-            g = re.search(r"REQUEST from host port (\d+)", output)
-            if not g or g.group(1) != m.group(1).decode():
-                out.append(f"OK {m.group(1).decode()} does not name the host port the guest saw "
-                           f"({g.group(1) if g else 'none'})")
-        want = pattern(0xA5, 0, TOTAL)
-        if bytes(self.echo) != want:
-            out.append(f"host-initiated: echo of {len(self.echo)} bytes differs from what was "
-                       f"sent at offset {first_difference(self.echo, want)}")
-        return out
+from vsock_peers import (CID, RUN_TIMEOUT, EchoServer, HostClient, SilentClient,  # noqa: E402
+                         Sink, SnapshotEcho, Talker, listen)
 
 
 def read_text(path):
@@ -359,14 +169,20 @@ def run_snapshot(args, tmp):
 def run(args, tmp):
     uds = os.path.join(tmp, "v.sock")
     image = "virtio_vsock.elf" if args.case == "echo" else "virtio_vsock_hostile.elf"
-    echo = sink = client = None
+    echo = sink = client = talker = None
+    silent = []
     if args.case == "echo":
-        echo = EchoServer(uds + "_5000")
+        silent = [SilentClient(uds, b""), SilentClient(uds, b"CONN")]
+        echo = EchoServer(uds + "_5000", wait_for=silent)
         echo.start()
-        client = HostClient(uds)
+        for t in silent:
+            t.start()
+        client = HostClient(uds, after=silent)
     else:
         sink = Sink(uds + "_5002")
         sink.start()
+        talker = Talker(uds + "_5003")
+        talker.start()
     cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, image), "--memory", "64M",
            "--console", "stdio", "--cmdline", f"cid={CID}", "--vsock", f"cid={CID},uds={uds}"]
     print("$ " + " ".join(cmd), flush=True)
@@ -409,6 +225,12 @@ def run(args, tmp):
     if echo:
         echo.join(5)
         problems += echo.problems()
+    for t in silent:
+        t.join(5)
+        problems += t.problems()
+    if talker:
+        talker.join(5)
+        problems += talker.problems()
     if client:
         if client.ident is None:
             problems.append("the guest never said it listens on port 6000")
