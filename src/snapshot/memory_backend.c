@@ -105,8 +105,9 @@ int memory_backend_settle(struct memory_backend_state *state)
 
 	if (!state || !state->uffd)
 		return 0;
-	/* No time limit: the VM is paused and the prefetcher only copies;
-	 * a failure of the prefetcher ends the wait with its error. */
+	/* No time limit: the VM is paused and the background thread only
+	 * maps the file (if it has not yet) and copies; its failure ends the
+	 * wait with its error. */
 	ret = uffd_memory_make_resident(state->uffd, -1);
 	if (ret < 0)
 		log_error("userfaultfd memory: making RAM resident before the save: %s",
@@ -141,7 +142,7 @@ void memory_backend_print_stats(const struct memory_backend_state *state, FILE *
 	else
 		fprintf(out, "memory backend uffd: not fully resident (%llu of %llu pages)%s\n",
 			(unsigned long long)s.present, (unsigned long long)s.pages,
-			s.prefetch_error ? ": the prefetcher failed" : "");
+			s.prefetch_error ? ": the background thread (map or prefetch) failed" : "");
 }
 
 void memory_backend_stop(struct memory_backend_state *state)
