@@ -1,7 +1,7 @@
 /* userfaultfd lazy memory: filling pages (UFFDIO_COPY / UFFDIO_ZEROPAGE),
  * the bookkeeping that must come before a waiter is woken, and the
- * prefetch thread. See uffd_memory.h and docs/snapshots.md ("The
- * userfaultfd back-end"). */
+ * background thread (the file's data map, then the prefetch). See
+ * uffd_memory.h and docs/snapshots.md ("The userfaultfd back-end"). */
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <pthread.h>
@@ -17,8 +17,9 @@
 #include "snapshot/page_map.h"
 #include "snapshot/uffd_memory_internal.h"
 
-/* Niceness of the prefetch thread: the fault thread, which has someone
- * waiting on it, wins the CPU whenever both are runnable. */
+/* Niceness of the background thread: the fault thread, which has someone
+ * waiting on it, and the rest of the VMM win the CPU whenever both are
+ * runnable. */
 #define PREFETCH_NICE 10
 
 uint64_t uffd_elapsed_ns(const struct uffd_memory *um)
@@ -51,6 +52,11 @@ void uffd_mark_present(struct uffd_memory *um, uint64_t first, uint64_t n)
 		added += (uint64_t)__builtin_popcountll(mask & ~old);
 		p += take;
 	}
+	uffd_count_present(um, added);
+}
+
+void uffd_count_present(struct uffd_memory *um, uint64_t added)
+{
 	if (!added)
 		return;
 	if (atomic_fetch_add(&um->nr_present, added) + added == um->npages) {
@@ -71,8 +77,9 @@ void uffd_wake_range(struct uffd_memory *um, uint64_t first, uint64_t n)
 	ioctl(um->uffd, UFFDIO_WAKE, &r);
 }
 
-/* Fill pages [first, first + n) with one UFFDIO_COPY (from the file or,
- * for holes without UFFDIO_ZEROPAGE, from zero pages) or UFFDIO_ZEROPAGE.
+/* Fill pages [first, first + n) with one UFFDIO_COPY (from src: the file's
+ * mapping or the fault thread's page read from the file; for a zero fill,
+ * src NULL, from zero pages without UFFDIO_ZEROPAGE) or UFFDIO_ZEROPAGE.
  * Both stop at the first page already present and then report the bytes
  * done so far with EAGAIN, or EEXIST if that was the first page
  * (userfaultfd.rst; fs/userfaultfd.c). Sets *done to the pages filled,
@@ -89,9 +96,10 @@ void uffd_wake_range(struct uffd_memory *um, uint64_t first, uint64_t n)
  * installed is woken by that filler's UFFDIO_WAKE or, if its message is
  * read later, by serve_fault() (EEXIST, then wake). */
 int uffd_fill(struct uffd_memory *um, _Atomic uint64_t *busy, uint64_t first, uint64_t n,
-	      bool zero, _Atomic uint64_t *counter, uint64_t *done)
+	      const uint8_t *src, _Atomic uint64_t *counter, uint64_t *done)
 {
 	uint64_t off = first * um->page_size, bytes = n * um->page_size;
+	bool zero = !src;
 	__s64 result;
 	int ret;
 
@@ -107,7 +115,7 @@ int uffd_fill(struct uffd_memory *um, _Atomic uint64_t *busy, uint64_t first, ui
 	} else {
 		struct uffdio_copy c = {
 			.dst = (uintptr_t)(um->host + off),
-			.src = (uintptr_t)(zero ? um->zero_src : um->src + off),
+			.src = (uintptr_t)(zero ? um->zero_src : src),
 			.len = bytes,
 			.mode = UFFDIO_COPY_MODE_DONTWAKE,
 		};
@@ -164,7 +172,8 @@ static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool z
 {
 	while (p < end && !atomic_load(&um->stopping)) {
 		uint64_t done;
-		int ret = uffd_fill(um, &um->prefetch_busy, p, end - p, zero, &um->prefetched, &done);
+		int ret = uffd_fill(um, &um->prefetch_busy, p, end - p,
+				    zero ? NULL : um->src + p * um->page_size, &um->prefetched, &done);
 
 		p += done;
 		if (ret == 0)
@@ -183,15 +192,81 @@ static int prefetch_run(struct uffd_memory *um, uint64_t p, uint64_t end, bool z
 	return 0;
 }
 
-void *uffd_prefetch_main(void *arg)
+/* Wait until the delay has passed, or make_resident() or the stop wants
+ * us sooner. False when stopping. */
+static bool wait_background_start(struct uffd_memory *um)
 {
-	struct uffd_memory *um = arg;
+	struct timespec at = um->start;
+
+	at.tv_sec += um->background_delay_ms / 1000;
+	at.tv_nsec += (long)(um->background_delay_ms % 1000) * 1000000L;
+	if (at.tv_nsec >= 1000000000L) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&um->lock);
+	while (!um->background_kicked && !atomic_load(&um->stopping)) {
+		if (pthread_cond_timedwait(&um->background_cond, &um->lock, &at) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&um->lock);
+	return !atomic_load(&um->stopping);
+}
+
+/* Build the file's data map and publish it (map_ready); with leave_holes,
+ * count every hole that is not present yet as present (holes_left).
+ *
+ * Once map_ready is set, a fault takes its source from the map; before,
+ * from the file (serve_fault()). A hole marked here can meanwhile be
+ * zero-filled by a fault (a guest that touched it): that filler's mark
+ * finds the bit set and adds nothing, so each page is counted in
+ * nr_present once, and the page is in both holes_left and
+ * fault_pages_zeroed, as a hole touched after the start always was. A
+ * hole a fault filled before this finds its bit set and is not a hole
+ * left. holes_left is stored before nr_present can reach npages, so
+ * whoever sees the range resident sees it. */
+static int build_map(struct uffd_memory *um)
+{
+	uint64_t words = (um->npages + 63) / 64, added = 0;
+	int ret = page_map_file_data(um->fd, um->file_offset, um->len, um->page_size,
+				     um->data_map);
+
+	if (ret < 0)
+		return ret;
+	atomic_store(&um->map_ready, true);
+	atomic_store(&um->map_ns, uffd_elapsed_ns(um));
+	if (!um->opts.leave_holes)
+		return 0;
+	for (uint64_t w = 0; w < words; w++) {
+		uint64_t valid = w + 1 < words || um->npages % 64 == 0
+			? ~0ULL : (1ULL << (um->npages % 64)) - 1;
+		uint64_t holes = ~um->data_map[w] & valid, old;
+
+		if (!holes)
+			continue;
+		old = __atomic_fetch_or(&um->present[w], holes, __ATOMIC_RELAXED);
+		added += (uint64_t)__builtin_popcountll(holes & ~old);
+	}
+	atomic_store(&um->holes_left, added);
+	uffd_count_present(um, added);
+	return 0;
+}
+
+/* The background thread's error: wake wait_resident(), which returns it. */
+static void background_failed(struct uffd_memory *um, const char *what, int err)
+{
+	log_error("userfaultfd %s: %s (faults are still served)", what, strerror(-err));
+	atomic_store(&um->prefetch_error, err);
+	pthread_mutex_lock(&um->lock);
+	pthread_cond_broadcast(&um->resident_cond);
+	pthread_mutex_unlock(&um->lock);
+}
+
+static int prefetch_all(struct uffd_memory *um)
+{
 	uint64_t chunk = um->opts.prefetch_chunk / um->page_size;
 	int ret = 0;
 
-	/* Per-thread niceness (setpriority on a thread id is per thread on
-	 * Linux, sched(7)). Failing to lower our priority is harmless. */
-	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PREFETCH_NICE);
 	for (uint64_t base = 0; base < um->npages && !atomic_load(&um->stopping) && !ret;
 	     base += chunk) {
 		uint64_t end = base + chunk < um->npages ? base + chunk : um->npages;
@@ -209,14 +284,38 @@ void *uffd_prefetch_main(void *arg)
 			p = q;
 		}
 	}
-	if (ret < 0) {
-		log_error("userfaultfd prefetch: %s (faults are still served)", strerror(-ret));
-		atomic_store(&um->prefetch_error, ret);
-		pthread_mutex_lock(&um->lock);
-		pthread_cond_broadcast(&um->resident_cond);
-		pthread_mutex_unlock(&um->lock);
-	} else if (!atomic_load(&um->stopping)) {
-		atomic_store(&um->prefetch_ns, uffd_elapsed_ns(um));
+	return ret;
+}
+
+void *uffd_background_main(void *arg)
+{
+	struct uffd_memory *um = arg;
+	bool prefetch;
+	int ret;
+
+	/* Per-thread niceness (setpriority on a thread id is per thread on
+	 * Linux, sched(7)). Failing to lower our priority is harmless. */
+	setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), PREFETCH_NICE);
+	if (!wait_background_start(um))
+		return NULL;
+	if (!atomic_load(&um->map_ready)) {
+		ret = build_map(um);
+		if (ret < 0) {
+			background_failed(um, "memory file map", ret);
+			return NULL;
+		}
 	}
+	pthread_mutex_lock(&um->lock);
+	prefetch = um->want_prefetch;
+	if (!prefetch)
+		um->background_exited = true;  /* make_resident() starts another */
+	pthread_mutex_unlock(&um->lock);
+	if (!prefetch)
+		return NULL;
+	ret = prefetch_all(um);
+	if (ret < 0)
+		background_failed(um, "prefetch", ret);
+	else if (!atomic_load(&um->stopping))
+		atomic_store(&um->prefetch_ns, uffd_elapsed_ns(um));
 	return NULL;
 }

@@ -26,16 +26,49 @@
 /* Fault messages read per read(2); the fault thread serves them in order. */
 #define FAULT_BATCH 16
 
+/* Where a fault's page comes from before the data map exists: the file
+ * read with pread() into fault_buf, NULL (a zero fill) if that is all
+ * zero. pread, not the read-only mapping: on tmpfs a read fault on a hole
+ * of the mapping allocates a page in the memory file (shmem_fault), a
+ * read(2) of it copies the zero page; and it takes no lock SEEK_DATA does
+ * (shmem's llseek holds the inode lock for its whole walk, which the
+ * background thread may be doing). A data page that is all zero is
+ * zero-filled too: the same contents. If the read fails, the mapping is
+ * the source (correct contents either way). */
+static const uint8_t *fault_source_before_map(struct uffd_memory *um, uint64_t page)
+{
+	uint64_t off = page * um->page_size, got = 0;
+	const uint64_t *w = (const uint64_t *)um->fault_buf;
+
+	while (got < um->page_size) {
+		ssize_t n = pread(um->fd, um->fault_buf + got, um->page_size - got,
+				  (off_t)(um->file_offset + off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return um->src + off;  /* error or truncated file: let the mapping say */
+		got += (uint64_t)n;
+	}
+	for (uint64_t i = 0; i < um->page_size / sizeof(*w); i++) {
+		if (w[i])
+			return um->fault_buf;
+	}
+	return NULL;
+}
+
 /* One fault: fill its page and wake the waiter. A page we filled before
  * that faults again was dropped since (MADV_DONTNEED, a punched hole), and
  * fresh memory reads as zero; if instead the fault raced with the
  * prefetcher, the fill finds the page present (EEXIST) and we only wake
- * the waiter, in case it went to sleep before the prefetcher's wake-up. */
+ * the waiter, in case it went to sleep before the prefetcher's wake-up.
+ * Until the background thread has published the data map (map_ready),
+ * the page's source is read from the file (fault_source_before_map()). */
 static void serve_fault(struct uffd_memory *um, uint64_t addr)
 {
 	uint64_t page = (addr - (uintptr_t)um->host) / um->page_size, done;
 	uint64_t expected = 0;
-	bool zero;
+	const uint8_t *src;
 	int ret;
 
 	if (addr < (uintptr_t)um->host || page >= um->npages)
@@ -44,10 +77,15 @@ static void serve_fault(struct uffd_memory *um, uint64_t addr)
 		uffd_sleep_ns((long)um->opts.fault_delay_us * 1000);
 	atomic_compare_exchange_strong(&um->first_fault_ns, &expected, uffd_elapsed_ns(um));
 	atomic_fetch_add(&um->faults, 1);
-	zero = uffd_is_present(um, page) || !page_map_test(um->data_map, page);
+	if (uffd_is_present(um, page))
+		src = NULL;
+	else if (atomic_load(&um->map_ready))
+		src = page_map_test(um->data_map, page) ? um->src + page * um->page_size : NULL;
+	else
+		src = fault_source_before_map(um, page);
 	do {
-		ret = uffd_fill(um, &um->fault_busy, page, 1, zero,
-			   zero ? &um->fault_zeroed : &um->fault_copied, &done);
+		ret = uffd_fill(um, &um->fault_busy, page, 1, src,
+				src ? &um->fault_copied : &um->fault_zeroed, &done);
 		if (ret == -EAGAIN && !done)
 			uffd_sleep_ns(EAGAIN_SLEEP_NS);
 	} while (ret == -EAGAIN && !done && !atomic_load(&um->stopping));
@@ -97,15 +135,15 @@ static void *fault_thread_main(void *arg)
 }
 
 
-static int start_prefetch(struct uffd_memory *um)
+static int start_background(struct uffd_memory *um)
 {
-	int ret = pthread_create(&um->prefetch_thread, NULL, uffd_prefetch_main, um);
+	int ret = pthread_create(&um->background_thread, NULL, uffd_background_main, um);
 
 	if (ret != 0) {
-		log_error("uffd memory: starting the prefetch thread: %s", strerror(ret));
+		log_error("uffd memory: starting the background thread: %s", strerror(ret));
 		return -ret;
 	}
-	um->prefetch_running = true;
+	um->background_started = true;
 	return 0;
 }
 
@@ -193,8 +231,12 @@ static void release(struct uffd_memory *um)
 		munmap((void *)um->src, um->len);
 	if (um->zero_src)
 		munmap(um->zero_src, um->opts.prefetch_chunk);
+	if (um->fd >= 0)
+		close(um->fd);
+	free(um->fault_buf);
 	free(um->data_map);
 	free(um->present);
+	pthread_cond_destroy(&um->background_cond);
 	pthread_cond_destroy(&um->resident_cond);
 	pthread_mutex_destroy(&um->lock);
 	free(um);
@@ -225,19 +267,32 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 	um->npages = len / page_size;
 	um->opts = *opts;
 	um->opts.prefetch_chunk = chunk;
-	um->uffd = um->stop_fd = -1;
+	um->uffd = um->stop_fd = um->fd = -1;
+	um->file_offset = file_offset;
+	um->want_prefetch = !opts->disable_prefetch;
+	um->background_delay_ms = opts->background_delay_ms ? opts->background_delay_ms
+		: UFFD_DEFAULT_BACKGROUND_DELAY_MS;
 	clock_gettime(CLOCK_MONOTONIC, &um->start);
 	pthread_mutex_init(&um->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&um->resident_cond, &attr);
+	pthread_cond_init(&um->background_cond, &attr);
 	pthread_condattr_destroy(&attr);
 
+	/* Large callocs are fresh anonymous mappings: their zero pages cost
+	 * nothing until the background thread or a fill writes them. */
 	words = (um->npages + 63) / 64;
 	um->data_map = calloc(words, sizeof(uint64_t));
 	um->present = calloc(words, sizeof(uint64_t));
-	if (!um->data_map || !um->present) {
+	um->fault_buf = malloc(page_size);
+	if (!um->data_map || !um->present || !um->fault_buf) {
 		ret = -ENOMEM;
+		goto release_um;
+	}
+	um->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (um->fd < 0) {
+		ret = log_syscall_error("fcntl(memory file, F_DUPFD_CLOEXEC)", errno);
 		goto release_um;
 	}
 	/* UFFDIO_COPY reads the source with copy_from_user, so a read-only
@@ -255,30 +310,19 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		ret = log_syscall_error("mmap(zero source)", errno);
 		goto release_um;
 	}
-	ret = page_map_file_data(fd, file_offset, len, page_size, um->data_map);
-	if (ret < 0)
-		goto release_um;
 	/* Pages already present (the restore wrote them, or they were
-	 * touched) are not ours to fill: no MISSING fault will come for them. */
+	 * touched) are not ours to fill: no MISSING fault will come for them.
+	 * The file's data map is the background thread's (uffd_fill.c), and
+	 * with it, for leave_holes, the holes counted present. */
 	if (!opts->fresh) {
 		ret = page_map_resident(host, len, page_size, um->present);
 		if (ret < 0)
 			goto release_um;
+		for (uint64_t w = 0; w < words; w++)
+			um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
+		if (um->nr_present == um->npages)
+			um->resident_ns = uffd_elapsed_ns(um);
 	}
-	for (uint64_t w = 0; w < words; w++) {
-		uint64_t valid = w + 1 < words || um->npages % 64 == 0
-			? ~0ULL : (1ULL << (um->npages % 64)) - 1;
-
-		if (opts->leave_holes) {
-			uint64_t holes = ~um->data_map[w] & ~um->present[w] & valid;
-
-			um->holes_left += (uint64_t)__builtin_popcountll(holes);
-			um->present[w] |= holes;
-		}
-		um->nr_present += (uint64_t)__builtin_popcountll(um->present[w]);
-	}
-	if (um->nr_present == um->npages)
-		um->resident_ns = uffd_elapsed_ns(um);
 	um->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (um->stop_fd < 0) {
 		ret = log_syscall_error("eventfd", errno);
@@ -292,11 +336,11 @@ int uffd_memory_start(struct uffd_memory **out, void *host, uint64_t len, int fd
 		log_error("uffd memory: starting the fault thread: %s", strerror(-ret));
 		goto release_um;
 	}
-	if (!opts->disable_prefetch) {
-		ret = start_prefetch(um);
-		if (ret < 0)
-			goto stop_fault_thread;
-	}
+	/* Always: the data map is also what counts leave_holes' holes present
+	 * and lets faults skip the pread. */
+	ret = start_background(um);
+	if (ret < 0)
+		goto stop_fault_thread;
 	*out = um;
 	return 0;
 
@@ -318,7 +362,8 @@ void uffd_memory_stats(struct uffd_memory *um, struct uffd_memory_stats *s)
 	s->fault_pages_zeroed = atomic_load(&um->fault_zeroed);
 	s->prefetch_pages = atomic_load(&um->prefetched);
 	s->zero_pages = atomic_load(&um->zeroed);
-	s->holes_left = um->holes_left;
+	s->holes_left = atomic_load(&um->holes_left);
+	s->map_ns = atomic_load(&um->map_ns);
 	s->bytes_copied = atomic_load(&um->bytes_copied);
 	s->races = atomic_load(&um->races);
 	s->first_fault_ns = atomic_load(&um->first_fault_ns);
@@ -362,11 +407,27 @@ int uffd_memory_wait_resident(struct uffd_memory *um, int timeout_ms)
 	return ret;
 }
 
+/* The background thread prefetches, from now on: a running one is woken
+ * from its delay and prefetches after the map; one that ended after the
+ * map (prefetch disabled) is replaced by one that finds the map and goes
+ * straight to the prefetch. */
 int uffd_memory_make_resident(struct uffd_memory *um, int timeout_ms)
 {
-	if (!um->prefetch_running && atomic_load(&um->nr_present) < um->npages) {
-		int ret = start_prefetch(um);
+	bool exited;
 
+	pthread_mutex_lock(&um->lock);
+	um->want_prefetch = true;
+	um->background_kicked = true;
+	exited = um->background_exited;
+	um->background_exited = false;
+	pthread_cond_broadcast(&um->background_cond);
+	pthread_mutex_unlock(&um->lock);
+	if (exited && atomic_load(&um->nr_present) < um->npages) {
+		int ret;
+
+		pthread_join(um->background_thread, NULL);
+		um->background_started = false;
+		ret = start_background(um);
 		if (ret < 0)
 			return ret;
 	}
@@ -379,11 +440,14 @@ void uffd_memory_stop(struct uffd_memory *um)
 
 	if (!um)
 		return;
+	pthread_mutex_lock(&um->lock);
 	atomic_store(&um->stopping, true);
+	pthread_cond_broadcast(&um->background_cond);
+	pthread_mutex_unlock(&um->lock);
 	eventfd_write(um->stop_fd, 1);
 	pthread_join(um->fault_thread, NULL);
-	if (um->prefetch_running)
-		pthread_join(um->prefetch_thread, NULL);
+	if (um->background_started)
+		pthread_join(um->background_thread, NULL);
 	range = (struct uffdio_range){ .start = (uintptr_t)um->host, .len = um->len };
 	/* ENOMEM: the range was unmapped already (a failed start-up); the
 	 * close in release() drops the registration anyway. */
