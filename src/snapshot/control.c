@@ -91,6 +91,14 @@ static int pause_outside_soft_events(struct vm *vm)
 	return 0;
 }
 
+/* After a save: the guest runs on, unless it is a restored VM still
+ * waiting for SIGUSR2, which keeps waiting. */
+static void resume_after_save(struct snapshot_control *ctl)
+{
+	if (!ctl->waiting_for_resume)
+		vm_resume(ctl->machine.vm);
+}
+
 static void save_on_signal(struct snapshot_control *ctl)
 {
 	const struct snapshot_config *sc = &ctl->machine.cfg->snapshot;
@@ -111,7 +119,11 @@ static void save_on_signal(struct snapshot_control *ctl)
 	}
 	ctl->timing.nr = 0;
 	ctl->timing.dropped = 0;
-	if (pause_outside_soft_events(vm) < 0)
+	/* A restored VM waiting for SIGUSR2 has not run since its restore:
+	 * its vCPUs hold the state its own save checked, and letting it run
+	 * on for the check would start the guest before the operator did. */
+	ret = ctl->waiting_for_resume ? vm_pause(vm) : pause_outside_soft_events(vm);
+	if (ret < 0)
 		return;   /* the VM is stopping anyway */
 	paused = snap_now_ns();
 	snap_timing_add(&ctl->timing, paused - start, "pause");
@@ -123,7 +135,7 @@ static void save_on_signal(struct snapshot_control *ctl)
 		/* Nothing is lost: the guest runs on, and a diff series still
 		 * has every page changed since its last snapshot on disk. */
 		log_error("snapshot to %s failed; the VM continues", target.state_path);
-		vm_resume(vm);
+		resume_after_save(ctl);
 		return;
 	}
 	if (ctl->series)
@@ -133,7 +145,7 @@ static void save_on_signal(struct snapshot_control *ctl)
 	if (sc->then == SNAPSHOT_THEN_EXIT)
 		vm_request_stop(vm, VM_STOP_SIGNAL, 0);   /* exit status 0 */
 	else
-		vm_resume(vm);
+		resume_after_save(ctl);
 }
 
 static void resume_on_signal(struct snapshot_control *ctl)
