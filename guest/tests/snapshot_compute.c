@@ -123,6 +123,38 @@ static void enable_vector_unit(void *arg __unused)
 		wrmsr(MSR_KVM_SYSTEM_TIME_NEW, (uintptr_t)&pvclock[smp_id()] | 1);
 }
 
+/* MTRRs (Intel SDM vol. 3A §12.11) set as a firmware would, unlike
+ * kvmrun's boot values (MTRRdefType 0x806, nothing else): KVM leaves them
+ * out of KVM_GET_MSR_INDEX_LIST, so a snapshot must save them apart, and
+ * the result line prints CPU 0's to show they came back. */
+#define MSR_MTRR_DEF_TYPE   0x2ff
+#define MSR_MTRR_FIX_64K    0x250
+#define MSR_MTRR_PHYS_BASE0 0x200
+#define MSR_MTRR_PHYS_MASK0 0x201
+#define MTRR_DEF_TYPE_SET   0xc06ULL                /* enabled, fixed on, WB */
+#define MTRR_FIX_WB         0x0606060606060606ULL   /* 0-512 KiB write-back */
+#define MTRR_BASE0_SET      0xd0000000ULL           /* the MMIO window, UC */
+#define MTRR_MASK0_SET      0xff0000800ULL          /* 256 MiB, valid */
+
+static void set_mtrrs(void *arg __unused)
+{
+	wrmsr(MSR_MTRR_FIX_64K, MTRR_FIX_WB);
+	wrmsr(MSR_MTRR_PHYS_BASE0, MTRR_BASE0_SET);
+	wrmsr(MSR_MTRR_PHYS_MASK0, MTRR_MASK0_SET);
+	wrmsr(MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_SET);
+}
+
+static bool mtrrs_as_set(void)
+{
+	uint64_t def = rdmsr(MSR_MTRR_DEF_TYPE), fix = rdmsr(MSR_MTRR_FIX_64K);
+	uint64_t base = rdmsr(MSR_MTRR_PHYS_BASE0), mask = rdmsr(MSR_MTRR_PHYS_MASK0);
+
+	printf("mtrr deftype %llx fix64k %llx base0 %llx mask0 %llx\n", (unsigned long long)def,
+	       (unsigned long long)fix, (unsigned long long)base, (unsigned long long)mask);
+	return def == MTRR_DEF_TYPE_SET && fix == MTRR_FIX_WB && base == MTRR_BASE0_SET &&
+	       mask == MTRR_MASK0_SET;
+}
+
 static bool cpu_has_kvmclock(void)
 {
 	return cpuid(0x40000000, 0).eax >= KVM_CPUID_FEATURES &&
@@ -434,6 +466,7 @@ int main(int argc __unused, char **argv __unused)
 	avx2 = cpu_has_avx2();
 	have_kvmclock = cpu_has_kvmclock();
 	on_cpus(enable_vector_unit, NULL);
+	on_cpus(set_mtrrs, NULL);
 	idt_set_handler(TOKEN_VECTOR, token_handler);
 	setup_disk();
 	printf("snapshot_compute: %u cpus, %s, %llu rounds of %llu steps\n", nr_cpus,
@@ -452,6 +485,7 @@ int main(int argc __unused, char **argv __unused)
 		       (unsigned long long)mib);
 	printf("result %016llx after %llu rounds, %llu token IPIs\n", (unsigned long long)baton,
 	       (unsigned long long)round, (unsigned long long)total);
+	report(mtrrs_as_set(), "CPU 0's MTRRs are the ones it set");
 	report(!failed, "disk requests all succeeded");
 	report(round == rounds, "%llu rounds done", (unsigned long long)round);
 	report(!time_backwards, "TSC%s never went backwards between rounds",

@@ -2,6 +2,7 @@
 #include "snapshot/vcpu_state.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,36 @@
 
 #define CPUID_MAX_ENTRIES 1024   /* far more than any CPU has leaves */
 #define MSRS_MAX          4096   /* bounds a file's MSR count */
+
+/* The MTRRs (Intel SDM vol. 3A §12.11, "Memory Type Range Registers"):
+ * guest state KVM emulates but leaves out of KVM_GET_MSR_INDEX_LIST
+ * (QEMU saves them apart too). Without them a restored vCPU would come
+ * back with its MTRRs disabled (MTRRdefType 0: all memory uncachable to a
+ * guest that reads them). KVM implements 8 variable ranges; a host that
+ * refuses one of these simply has it dropped (save_msrs). */
+static const uint32_t mtrr_msrs[] = {
+	0x2ff,                                  /* MTRRdefType */
+	0x250, 0x258, 0x259,                    /* fixed: 64K, 16K x 2 */
+	0x268, 0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f,   /* fixed: 4K */
+	0x200, 0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207,   /* variable: */
+	0x208, 0x209, 0x20a, 0x20b, 0x20c, 0x20d, 0x20e, 0x20f,   /* base, mask */
+};
+#define NR_MTRR_MSRS (sizeof(mtrr_msrs) / sizeof(mtrr_msrs[0]))
+
+/* Append the MTRRs the list does not already name. */
+static void add_mtrr_msrs(struct kvm_msr_list *list)
+{
+	uint32_t listed = list->nmsrs;
+
+	for (size_t i = 0; i < NR_MTRR_MSRS; i++) {
+		bool present = false;
+
+		for (uint32_t j = 0; j < listed && !present; j++)
+			present = list->indices[j] == mtrr_msrs[i];
+		if (!present)
+			list->indices[list->nmsrs++] = mtrr_msrs[i];
+	}
+}
 
 int vcpu_state_caps_init(struct vcpu_state_caps *caps, int kvm_fd, int vm_fd)
 {
@@ -33,7 +64,8 @@ int vcpu_state_caps_init(struct vcpu_state_caps *caps, int kvm_fd, int vm_fd)
 	/* The MSRs KVM can save: the first call only says how many. */
 	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
 		return log_syscall_error("KVM_GET_MSR_INDEX_LIST", errno);
-	caps->msr_list = calloc(1, sizeof(*caps->msr_list) + probe.nmsrs * sizeof(uint32_t));
+	caps->msr_list = calloc(1, sizeof(*caps->msr_list) +
+				   (probe.nmsrs + NR_MTRR_MSRS) * sizeof(uint32_t));
 	if (!caps->msr_list)
 		return -ENOMEM;
 	caps->msr_list->nmsrs = probe.nmsrs;
@@ -43,6 +75,7 @@ int vcpu_state_caps_init(struct vcpu_state_caps *caps, int kvm_fd, int vm_fd)
 		vcpu_state_caps_free(caps);
 		return log_syscall_error("KVM_GET_MSR_INDEX_LIST", err);
 	}
+	add_mtrr_msrs(caps->msr_list);
 	return 0;
 }
 

@@ -32,7 +32,7 @@ struct vcpu_state_caps {
 	uint32_t xsave_size;             /* KVM_CAP_XSAVE2 size, or 4096 (KVM_GET_XSAVE) */
 	bool xsave2;
 	bool xcrs;
-	struct kvm_msr_list *msr_list;   /* KVM_GET_MSR_INDEX_LIST (owned) */
+	struct kvm_msr_list *msr_list;   /* KVM_GET_MSR_INDEX_LIST + MTRRs (owned) */
 };
 
 /* Fill caps from /dev/kvm and the VM fd. Returns 0 or -errno (logged). */

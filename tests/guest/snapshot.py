@@ -131,7 +131,7 @@ class Harness:
         console = self.path(f"ref{cpus}.txt")
         self.run(self.boot_args(cpus, disk, console, guest=guest), 0)
         transcript = read(console)
-        if f"result " not in transcript or "SUMMARY: 3 tests, 0 unexpected" not in transcript:
+        if f"result " not in transcript or "SUMMARY: 4 tests, 0 unexpected" not in transcript:
             raise Failure(f"reference run did not finish:\n{transcript}")
         return transcript, read_bytes(disk)
 
