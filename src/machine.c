@@ -205,8 +205,13 @@ static int create_vcpus(struct machine *m, const struct boot_entry *entry)
 		if (ret < 0)
 			return ret;
 		m->nr_created = i + 1;
+		/* A restored machine gets its state from the snapshot instead. */
+		if (!m->image) {
+			ret = vcpu_init_for_boot(&vm->vcpus[i]);
+			if (ret < 0)
+				return ret;
+		}
 	}
-	/* A restored machine gets its state from the snapshot instead. */
 	if (m->image)
 		return 0;
 	/* The BSP starts at the loader's entry; APs wait in the in-kernel LAPIC

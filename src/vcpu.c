@@ -98,23 +98,22 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned index)
 		ret = log_syscall_error("mmap(kvm_run)", errno);
 		goto close_fd;
 	}
-	ret = set_cpuid(vcpu);
-	if (ret < 0)
-		goto unmap_run;
-	ret = set_boot_msrs(vcpu);
-	if (ret < 0)
-		goto unmap_run;
-	ret = set_lapic_lint(vcpu);
-	if (ret < 0)
-		goto unmap_run;
 	return 0;
 
-unmap_run:
-	munmap(vcpu->run, vcpu->run_size);
-	vcpu->run = NULL;
 close_fd:
 	close(vcpu->fd);
 	vcpu->fd = -1;
+	return ret;
+}
+
+int vcpu_init_for_boot(struct vcpu *vcpu)
+{
+	int ret = set_cpuid(vcpu);
+
+	if (ret == 0)
+		ret = set_boot_msrs(vcpu);
+	if (ret == 0)
+		ret = set_lapic_lint(vcpu);
 	return ret;
 }
 
