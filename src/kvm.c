@@ -56,11 +56,21 @@ static int get_supported_cpuid(int fd, struct kvm_cpuid2 **out)
 	return -E2BIG;
 }
 
+static void *cpuid_query_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+
+	kvm->cpuid_error = get_supported_cpuid(kvm->fd, &kvm->cpuid_result);
+	return NULL;
+}
+
 int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
 {
 	int ret, version;
 
-	kvm->supported_cpuid = NULL;
+	kvm->supported_cpuid = kvm->cpuid_result = NULL;
+	kvm->cpuid_pending = false;
+	kvm->cpuid_error = 0;
 	kvm->fd = open(path, O_RDWR | O_CLOEXEC);
 	if (kvm->fd < 0) {
 		ret = -errno;
@@ -98,11 +108,13 @@ int kvm_open(struct kvm *kvm, const char *path, char *err, size_t errlen)
 		kvm->max_vcpus = 4;
 	kvm->has_exit_on_emulation_failure =
 		kvm_check_extension(kvm->fd, KVM_CAP_EXIT_ON_EMULATION_FAILURE) > 0;
-	ret = get_supported_cpuid(kvm->fd, &kvm->supported_cpuid);
-	if (ret < 0) {
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-ret));
+	ret = pthread_create(&kvm->cpuid_thread, NULL, cpuid_query_thread, kvm);
+	if (ret != 0) {
+		snprintf(err, errlen, "starting the KVM_GET_SUPPORTED_CPUID thread: %s", strerror(ret));
+		ret = -ret;
 		goto close_fd;
 	}
+	kvm->cpuid_pending = true;
 	return 0;
 
 close_fd:
@@ -111,10 +123,28 @@ close_fd:
 	return ret;
 }
 
+int kvm_wait_cpuid(struct kvm *kvm, char *err, size_t errlen)
+{
+	if (kvm->cpuid_pending) {
+		pthread_join(kvm->cpuid_thread, NULL);
+		kvm->cpuid_pending = false;
+		kvm->supported_cpuid = kvm->cpuid_result;
+	}
+	if (kvm->cpuid_error < 0) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(-kvm->cpuid_error));
+		return kvm->cpuid_error;
+	}
+	return 0;
+}
+
 void kvm_close(struct kvm *kvm)
 {
+	char ignored[1];
+
+	/* The thread writes into *kvm: it must be done before anything goes. */
+	kvm_wait_cpuid(kvm, ignored, sizeof(ignored));
 	free(kvm->supported_cpuid);
-	kvm->supported_cpuid = NULL;
+	kvm->supported_cpuid = kvm->cpuid_result = NULL;
 	if (kvm->fd >= 0)
 		close(kvm->fd);
 	kvm->fd = -1;

@@ -49,22 +49,28 @@ static int check_host_memory(const struct config *cfg)
 	return 0;
 }
 
-/* Limits only KVM knows: how many vCPUs, how wide guest addresses may be. */
-static int check_kvm_limits(struct machine *m)
+/* A limit only KVM knows, checked before the VM is created. */
+static int check_vcpu_limit(const struct machine *m)
 {
-	const struct config *cfg = m->cfg;
-	struct guest_memory layout;
-
-	if (cfg->nr_cpus > m->kvm.max_vcpus) {
-		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", cfg->nr_cpus,
+	if (m->cfg->nr_cpus > m->kvm.max_vcpus) {
+		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", m->cfg->nr_cpus,
 			  m->kvm.max_vcpus);
 		return -EINVAL;
 	}
-	guest_memory_layout(&layout, cfg->memory_bytes);
+	return 0;
+}
+
+/* How wide guest addresses may be, from the CPUID KVM supports, which
+ * vm_create() collected: checked after it, before anything runs. */
+static int check_phys_width(struct machine *m)
+{
+	struct guest_memory layout;
+
+	guest_memory_layout(&layout, m->cfg->memory_bytes);
 	const struct guest_region *top = &layout.regions[layout.nr_regions - 1];
 	if (top->gpa + top->size > max_guest_phys(&m->kvm)) {
 		log_error("--memory %llu MiB: beyond the host CPU's physical address width",
-			  (unsigned long long)(cfg->memory_bytes >> 20));
+			  (unsigned long long)(m->cfg->memory_bytes >> 20));
 		return -EINVAL;
 	}
 	return 0;
@@ -180,6 +186,17 @@ static int open_console(struct machine *m)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+/* vm_create()'s steps: on a shadow-paging host the memory slots are the
+ * one part of a restore that grows with RAM (KVM allocates per-page
+ * metadata with each slot), so they are reported apart. */
+static void time_vm_setup(struct snap_timing *t, const struct vm_setup_times *s)
+{
+	snap_timing_add(t, s->create_ns, "vm created");
+	snap_timing_add(t, s->slots_ns, "vm memory slots");
+	snap_timing_add(t, s->cpuid_wait_ns, "kvm supported cpuid (wait)");
+	snap_timing_add(t, s->platform_ns, "vm irqchip and PIT created");
 }
 
 static void snapshot_view(struct machine *m, struct snapshot_machine *view)
@@ -344,7 +361,8 @@ int machine_create(const struct config *cfg, struct machine **out)
 		guest_memory_destroy(&mem);
 		goto fail;
 	}
-	if (check_kvm_limits(m) < 0) {
+	snap_timing_lap(timing, &lap, "kvm opened");
+	if (check_vcpu_limit(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
 		snapshot_image_memory_stop(m->image);
 		guest_memory_destroy(&mem);
@@ -355,6 +373,12 @@ int machine_create(const struct config *cfg, struct machine **out)
 		goto fail;
 	}
 	m->vm_created = true;
+	time_vm_setup(timing, &m->vm.setup);
+	lap = snap_now_ns();
+	if (check_phys_width(m) < 0) {
+		status = EXIT_STATUS_BAD_INPUT;
+		goto fail;
+	}
 	if (cfg->snapshot.diff) {
 		ret = start_diff_series(m);
 		if (ret < 0) {
@@ -364,7 +388,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 	}
 	if (vm_set_pit_reinject(&m->vm, cfg->pit_reinject) < 0)
 		goto fail;
-	snap_timing_lap(timing, &lap, "kvm and vm (irqchip, PIT, memory slots)");
+	snap_timing_lap(timing, &lap, "vm settings (PIT reinjection, dirty log)");
 	if (open_console(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
 		goto fail;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpuid.h"
@@ -12,6 +13,23 @@
 #include "layout.h"
 #include "log.h"
 #include "vcpu.h"
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* ns since *start, moving *start to now. */
+static uint64_t lap_ns(uint64_t *start)
+{
+	uint64_t now = monotonic_ns(), ns = now - *start;
+
+	*start = now;
+	return ns;
+}
 
 static enum exit_hw_vendor host_vendor(struct kvm *kvm)
 {
@@ -86,8 +104,24 @@ static int create_in_kernel_platform(struct vm *vm)
 	return 0;
 }
 
+/* The CPUID query kvm_open() started ran during KVM_CREATE_VM and the
+ * memory slots; the vendor decodes exit reasons. */
+static int take_host_cpuid(struct vm *vm)
+{
+	char err[128];
+	int ret = kvm_wait_cpuid(vm->kvm, err, sizeof(err));
+
+	if (ret < 0) {
+		log_error("%s", err);
+		return ret;
+	}
+	vm->vendor = host_vendor(vm->kvm);
+	return 0;
+}
+
 int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 {
+	uint64_t start = monotonic_ns();
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
@@ -96,7 +130,6 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
 	vm->stop_eventfd = -1;
-	vm->vendor = host_vendor(kvm);
 	bus_init(&vm->mmio, "mmio");
 	ret = bus_init_dense(&vm->pio, "pio", 0x10000);
 	if (ret < 0) {
@@ -109,6 +142,7 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 		ret = log_syscall_error("KVM_CREATE_VM", errno);
 		goto free_memory;
 	}
+	vm->setup.create_ns = lap_ns(&start);
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_eventfd < 0) {
 		ret = log_syscall_error("eventfd", errno);
@@ -125,9 +159,15 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem)
 	ret = add_memory_slots(vm);
 	if (ret < 0)
 		goto close_eventfd;
+	vm->setup.slots_ns = lap_ns(&start);
+	ret = take_host_cpuid(vm);
+	if (ret < 0)
+		goto close_eventfd;
+	vm->setup.cpuid_wait_ns = lap_ns(&start);
 	ret = create_in_kernel_platform(vm);
 	if (ret < 0)
 		goto close_eventfd;
+	vm->setup.platform_ns = lap_ns(&start);
 	/* Last: vm_destroy() undoes these, and only a created VM gets there. */
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->parked_cond, NULL);

@@ -15,6 +15,16 @@
 
 struct vcpu;
 
+/* Where vm_create()'s time went, in ns (CLOCK_MONOTONIC): a restore
+ * reports them (--snapshot-timing), since the memory slots are the one
+ * part of it that grows with RAM on a shadow-paging host. */
+struct vm_setup_times {
+	uint64_t create_ns;        /* KVM_CREATE_VM, the port index, the stop eventfd */
+	uint64_t slots_ns;         /* KVM_SET_USER_MEMORY_REGION, every slot */
+	uint64_t cpuid_wait_ns;    /* what was left of KVM_GET_SUPPORTED_CPUID */
+	uint64_t platform_ns;      /* identity map, TSS, irqchip, routing, PIT */
+};
+
 /* stop_reason while the winning stopper is still storing its code. */
 #define VM_STOP_CLAIMED (-1)
 
@@ -22,6 +32,7 @@ struct vm {
 	struct kvm *kvm;
 	int fd;
 	enum exit_hw_vendor vendor;      /* decodes hardware exit reasons */
+	struct vm_setup_times setup;
 	struct guest_memory mem;
 	struct bus pio;
 	struct bus mmio;
@@ -60,8 +71,10 @@ struct vm {
 
 /* Create the VM around `mem` (guest RAM, already loaded with the guest;
  * the VM takes it over and frees it in vm_destroy, also on failure):
- * KVM_CREATE_VM, TSS and identity-map addresses, IRQ chip, PIT, memory
- * slots, empty buses. Returns 0 or -errno (the failing operation is logged). */
+ * KVM_CREATE_VM, memory slots, TSS and identity-map addresses, IRQ chip,
+ * PIT, empty buses. Waits for kvm_open()'s CPUID query (kvm_wait_cpuid)
+ * once the slots are in. Returns 0 or -errno (the failing operation is
+ * logged). */
 int vm_create(struct vm *vm, struct kvm *kvm, struct guest_memory *mem);
 void vm_destroy(struct vm *vm);
 

@@ -43,7 +43,8 @@ struct host_apf {
 
 /* What the host KVM offers: the PV feature bits in
  * KVM_GET_SUPPORTED_CPUID leaf 0x40000001 (what kvmrun can pass on, see
- * src/cpuid.h) and the capabilities. Returns -1 without /dev/kvm. */
+ * src/cpuid.h) and the capabilities. Returns -1 without /dev/kvm, -2 if
+ * KVM_GET_SUPPORTED_CPUID failed. */
 static int host_apf_query(struct host_apf *h)
 {
 	char err[256];
@@ -53,6 +54,11 @@ static int host_apf_query(struct host_apf *h)
 	if (kvm_open(&kvm, "/dev/kvm", err, sizeof(err)) < 0) {
 		fprintf(stderr, "SKIP: /dev/kvm not available (%s): async PF test not run\n", err);
 		return -1;
+	}
+	if (kvm_wait_cpuid(&kvm, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		kvm_close(&kvm);
+		return -2;
 	}
 	e = cpuid_find(kvm.supported_cpuid, 0x40000001, 0);
 	h->feature_async_pf = e && (e->eax & (1u << KVM_FEATURE_ASYNC_PF));
@@ -71,9 +77,12 @@ int main(void)
 	struct uffd_memory_stats s = { 0 };
 	struct host_apf h;
 	struct utsname u;
-	int status;
+	int status, query;
 
-	if (host_apf_query(&h) < 0 || !uffd_guest_available())
+	query = host_apf_query(&h);
+	if (query == -2)
+		return 1;   /* KVM is there but refused the query: a failure */
+	if (query < 0 || !uffd_guest_available())
 		return SKIP;
 	uname(&u);
 	printf("host %s: KVM_GET_SUPPORTED_CPUID ASYNC_PF=%d ASYNC_PF_INT=%d, "
