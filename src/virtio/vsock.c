@@ -32,31 +32,6 @@ static void wake(struct virtio_vsock *v)
 		(void)0;
 }
 
-/* The bytes [from, from + len) of the chain's readable (or writable)
- * stream as iovecs into guest RAM (at most VIRTQ_MAX_SIZE: one per
- * segment). virtq_pop checked every segment lies in RAM. */
-static unsigned chain_iov(const struct virtq_chain *c, bool writable, uint32_t from, uint32_t len,
-			  struct iovec *iov)
-{
-	unsigned first = writable ? c->nr_out : 0, end = first + (writable ? c->nr_in : c->nr_out);
-	unsigned count = 0;
-
-	for (unsigned i = first; i < end && len; i++) {
-		const struct virtq_segment *s = &c->seg[i];
-		uint32_t take;
-
-		if (from >= s->len) {
-			from -= s->len;
-			continue;
-		}
-		take = s->len - from < len ? s->len - from : len;
-		iov[count++] = (struct iovec){ (uint8_t *)s->host + from, take };
-		len -= take;
-		from = 0;
-	}
-	return count;
-}
-
 static void bad_packet(struct virtio_vsock *v, const struct virtio_vsock_hdr *h, const char *why)
 {
 	if (++v->bad_packets <= LOGGED_BAD_PACKETS)
@@ -170,7 +145,7 @@ static void tx_packet(struct virtio_vsock *v, const struct virtq_chain *chain)
 			conn_abort(v, c);
 			break;
 		}
-		n = chain_iov(chain, false, HDR_SIZE, h.len, iov);
+		n = virtq_chain_iov(chain, false, HDR_SIZE, h.len, iov);
 		if (vsock_conn_write(c, iov, n, h.len) < 0)
 			conn_abort(v, c);   /* beyond its credit, or the host process is gone */
 		break;
@@ -333,7 +308,7 @@ static uint32_t rx_fill(struct virtio_vsock *v, const struct virtq_chain *chain,
 		 * the next buffer. */
 		if (max == 0) {
 			h = conn_header(v, c, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
-		} else if ((n = vsock_conn_read(c, iov, chain_iov(chain, true, HDR_SIZE, max, iov))) > 0) {
+		} else if ((n = vsock_conn_read(c, iov, virtq_chain_iov(chain, true, HDR_SIZE, max, iov))) > 0) {
 			len = (uint32_t)n;
 			c->tx_cnt += len;
 			h = conn_header(v, c, VIRTIO_VSOCK_OP_RW, len);
