@@ -8,32 +8,6 @@
 _Static_assert(sizeof(struct virtio_blk_outhdr) == 16, "§5.2.6: the header is 16 bytes");
 _Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "§5.2.6: a segment is 16 bytes");
 
-/* The bytes [from, from + len) of the chain's readable (or writable)
- * stream as iovecs into guest RAM. The chain's segments are already
- * checked to lie in RAM (virtq_pop), and there are at most VIRTQ_MAX_SIZE
- * of them, so `iov` (VIRTQ_MAX_SIZE entries) is large enough. */
-static unsigned chain_iov(const struct virtq_chain *c, bool writable, uint64_t from, uint64_t len,
-			  struct iovec *iov)
-{
-	unsigned first = writable ? c->nr_out : 0, end = first + (writable ? c->nr_in : c->nr_out);
-	unsigned count = 0;
-
-	for (unsigned i = first; i < end && len; i++) {
-		const struct virtq_segment *s = &c->seg[i];
-		uint64_t take;
-
-		if (from >= s->len) {
-			from -= s->len;
-			continue;
-		}
-		take = s->len - from < len ? s->len - from : len;
-		iov[count++] = (struct iovec){ (uint8_t *)s->host + from, (size_t)take };
-		len -= take;
-		from = 0;
-	}
-	return count;
-}
-
 /* Copy the discard / write-zeroes segments out of guest memory (once:
  * the guest may rewrite them meanwhile) into slot->ranges. Returns the
  * status to fail with, or BLK_STATUS_OK. */
@@ -94,7 +68,7 @@ enum blk_parse_result blk_parse_request(struct virtio_blk *blk, const struct vir
 		req->op = BLK_OP_READ;
 		req->sector = hdr.sector;
 		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, true, 0, data_in, slot->iov);
+		req->iov_count = virtq_chain_iov(c, true, 0, data_in, slot->iov);
 		return BLK_PARSE_SUBMIT;
 	case VIRTIO_BLK_T_OUT:
 		/* The data must be device-readable: only the status byte is
@@ -104,8 +78,8 @@ enum blk_parse_result blk_parse_request(struct virtio_blk *blk, const struct vir
 		req->op = BLK_OP_WRITE;
 		req->sector = hdr.sector;
 		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, false, sizeof(hdr), c->out_len - sizeof(hdr),
-					   slot->iov);
+		req->iov_count = virtq_chain_iov(c, false, sizeof(hdr), c->out_len - sizeof(hdr),
+						 slot->iov);
 		return BLK_PARSE_SUBMIT;
 	case VIRTIO_BLK_T_FLUSH:
 		/* §5.2.6.1: sector 0 and no data, both "SHOULD"-level for the
@@ -120,7 +94,7 @@ enum blk_parse_result blk_parse_request(struct virtio_blk *blk, const struct vir
 			return BLK_PARSE_COMPLETE;
 		req->op = BLK_OP_GET_ID;
 		req->iov = slot->iov;
-		req->iov_count = chain_iov(c, true, 0, BLK_ID_BYTES, slot->iov);
+		req->iov_count = virtq_chain_iov(c, true, 0, BLK_ID_BYTES, slot->iov);
 		return BLK_PARSE_SUBMIT;
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES: {

@@ -48,8 +48,8 @@ static void tx_drop(struct virtio_net *net, const char *why, uint16_t head)
 static int tx_one(struct virtio_net *net, struct virtq *q, const struct virtq_chain *c)
 {
 	struct virtio_net_hdr hdr;
-	uint32_t frame_len, from = NET_HDR_SIZE, left;
-	unsigned count = 1;
+	uint32_t frame_len;
+	unsigned count;
 	ssize_t n;
 
 	/* A chain without a whole header is not a frame (§5.1.6.2): a
@@ -77,21 +77,9 @@ static int tx_one(struct virtio_net *net, struct virtq *q, const struct virtq_ch
 	/* §5.1.6.2.2: flag bits the device does not know are ignored. */
 	hdr.flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	hdr.num_buffers = 0;
+	/* Our copy of the header, then the frame straight from guest RAM. */
 	net->iov[0] = (struct iovec){ &hdr, NET_HDR_SIZE };
-	left = frame_len;
-	for (unsigned i = 0; i < c->nr_out && left; i++) {
-		const struct virtq_segment *s = &c->seg[i];
-		uint32_t take;
-
-		if (from >= s->len) {
-			from -= s->len;
-			continue;
-		}
-		take = s->len - from < left ? s->len - from : left;
-		net->iov[count++] = (struct iovec){ (uint8_t *)s->host + from, take };
-		left -= take;
-		from = 0;
-	}
+	count = 1 + virtq_chain_iov(c, false, NET_HDR_SIZE, frame_len, &net->iov[1]);
 	n = net_tap_write(&net->tap, net->iov, (int)count);
 	if (n == -EAGAIN) {
 		/* Never drop: the chain goes back to the ring and is sent

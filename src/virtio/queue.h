@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "memory.h"
 
@@ -233,5 +234,26 @@ static inline bool virtq_need_event(uint16_t event_idx, uint16_t new_idx, uint16
 size_t virtq_chain_read(const struct virtq_chain *chain, size_t offset, void *dst, size_t len);
 size_t virtq_chain_write(const struct virtq_chain *chain, size_t offset, const void *src,
 			 size_t len);
+
+/* The bytes [offset, offset + len) of a chain's device-readable stream
+ * (writable false) or device-writable stream (writable true) as iovecs
+ * pointing into guest RAM, one per segment the range touches, in chain
+ * order; for zero-copy I/O (chain_iov.c). Returns the number of iovecs
+ * filled in `iov`, which has room for VIRTQ_MAX_SIZE (a chain never has
+ * more segments). A range that runs past the end of the stream is cut
+ * there (the iovecs then hold fewer than `len` bytes; an `offset` past
+ * the end gives none): callers check `len` against out_len / in_len.
+ *
+ * It checks nothing the guest wrote, because virtq_pop() already has, for
+ * every segment of a chain it returns: each lies wholly inside guest RAM
+ * (guest_memory_ptr, -EFAULT otherwise), is not empty (zero-length
+ * descriptors yield no segment, §2.7.5), readable segments come before
+ * writable ones (§2.7.4.2, -EINVAL otherwise), there are at most queue
+ * size of them (§2.7.4.1, -ELOOP otherwise) and each stream totals less
+ * than 4 GiB (§2.7.5.2, -EINVAL otherwise). A chain virtq_pop() refused
+ * has no segments and gives no iovecs. Overflow-safe for any offset and
+ * len: offset + len is never computed. */
+unsigned virtq_chain_iov(const struct virtq_chain *chain, bool writable, size_t offset,
+			 size_t len, struct iovec iov[static VIRTQ_MAX_SIZE]);
 
 #endif

@@ -1,8 +1,8 @@
 /* virtio-vsock on the wire (virtio 1.2 §5.10): the device ID, feature
  * bits, configuration layout, packet header and its constants. Pure
- * definitions shared by the device (vsock.c) and the connection table
- * (vsock_conn.c). All fields are little-endian (§5.10.6); kvmrun runs on
- * x86-64 only, so they are used as they are. */
+ * definitions shared by the device (vsock.c, vsock_tx.c, vsock_rx.c) and
+ * the connection table (vsock_conn.c). All fields are little-endian
+ * (§5.10.6); kvmrun runs on x86-64 only, so they are used as they are. */
 #ifndef KVMRUN_VIRTIO_VSOCK_PROTO_H
 #define KVMRUN_VIRTIO_VSOCK_PROTO_H
 
