@@ -304,8 +304,8 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	if (pending == 0 && q->notify_off) {
 		/* The back-end pops again on its own (virtq_set_notify_off):
 		 * avail_event stays behind the driver, which therefore does
-		 * not notify (Â§2.7.10); without EVENT_IDX, say so in flags
-		 * (Â§2.7.7). */
+		 * not notify (§2.7.10); without EVENT_IDX, say so in flags
+		 * (§2.7.7). */
 		if (!q->event_idx) {
 			store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
 			guest_memory_mark_dirty(q->mem, &q->used->flags, sizeof(uint16_t));
@@ -313,7 +313,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 		return 0;
 	}
 	if (pending == 0) {
-		/* Â§2.7.10: ask for a notification at the next entry (or
+		/* §2.7.10: ask for a notification at the next entry (or
 		 * clear NO_NOTIFY), then look again, or an entry added
 		 * meanwhile would wait for a notification the driver already
 		 * decided not to send. */
