@@ -8,7 +8,7 @@ guest. The reference is the ceiling for a TAP back-end: kvmrun does the
 same read/write system calls on the same kind of fd, so the ratio is what
 the guest, the virtqueues and kvmrun's event loop cost on top.
 
-  net_tx_1514   the guest (guest/tests/virtio_net.c bench=tx, CPL 3,
+  net_tx_1514   the guest (guest/tests/net_bench.c bench=tx, CPL 3,
                 ring kept full) sends 1514-byte frames; reference: a host
                 process write()s the same frames to a TAP
   net_tx_tso    the same with 64 KiB GSO_TCPV4 frames (NEEDS_CSUM)
@@ -49,7 +49,7 @@ class Guest:
 
     def __init__(self, build, tap, cmdline):
         self.proc = subprocess.Popen(
-            [os.path.join(build, "kvmrun"), "--kernel", os.path.join(build, "guest", "virtio_net.elf"),
+            [os.path.join(build, "kvmrun"), "--kernel", os.path.join(build, "guest", "net_bench.elf"),
              "--memory", "64M", "--net", f"tap={tap},mac={GUEST_MAC}",
              "--cmdline", f"mac={GUEST_MAC} {cmdline}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -70,7 +70,7 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-/* The frame guest/tests/virtio_net.c's bench_tx() sends: header first. */
+/* The frame guest/tests/net_bench.c's bench_tx() sends: header first. */
 static size_t tx_frame(uint8_t *f, size_t size)
 {
 	static const uint8_t nobody[6] = { 2, 0, 0, 0, 0, 0x99 };

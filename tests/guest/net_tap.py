@@ -4,8 +4,8 @@
 In a network namespace of its own (netns_tap.py; gone when this process
 exits), the script creates a TAP interface kvmtap0 (10.0.0.1/24, transmit
 queue of 16 frames), forwards 10.0.1.0/24 back out of it to the guest's
-MAC, and boots guest/tests/virtio_net.c under kvmrun with
---net tap=kvmtap0,mac=52:54:00:12:34:56. An AF_PACKET socket on the TAP
+MAC, and boots guest/tests/virtio_net.c (virtio_net.elf) under kvmrun
+with --net tap=kvmtap0,mac=52:54:00:12:34:56. An AF_PACKET socket on the TAP
 sees every frame both ways and sends the host's frames. The guest prints
 "sync: ..." lines at the points where the host must act:
 
@@ -20,9 +20,10 @@ checksum; its GSO_TCPV4 frame entered as one frame and left as segments of
 at most 1514 bytes with correct checksums. The guest checks the rest
 (report() lines) and must end with no failure.
 
-With --hostile the guest is a hostile driver instead (a transmit header
-shorter than virtio_net_hdr, a transmit frame of 80 KiB, receive buffers
-that are read-only or shorter than the header): each malformed chain puts
+With --hostile the guest is a hostile driver instead
+(guest/tests/virtio_net_hostile.c; a transmit header shorter than
+virtio_net_hdr, a transmit frame of 80 KiB, receive buffers that are
+read-only or shorter than the header): each malformed chain puts
 the device in DEVICE_NEEDS_RESET (or the frame is dropped), kvmrun keeps
 running, and after a reset the device sends frames the host receives.
 
@@ -69,7 +70,7 @@ def pattern(seq, i):
 
 def test_frame(dst, src, seq, size):
     """An Ethernet frame of `size` bytes: EtherType 0x88b5, the sequence
-    number, then the pattern (guest/tests/virtio_net.c is_test_frame)."""
+    number, then the pattern (guest/lib/net_test.h, ETH_TEST)."""
     body = struct.pack(">I", seq) + bytes(pattern(seq, i) for i in range(4, size - 14))
     return dst + src + struct.pack(">H", ETH_TEST) + body
 
@@ -356,7 +357,8 @@ def run(args):
     capture = Capture(sock)
     capture.start()
 
-    cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, "virtio_net.elf"),
+    image = "virtio_net_hostile.elf" if args.hostile else "virtio_net.elf"
+    cmd = [args.kvmrun, "--kernel", os.path.join(args.guest_dir, image),
            "--memory", "64M", "--net", f"tap={TAP},mac={GUEST_MAC}",
            "--cmdline", f"mac={GUEST_MAC} hostmac={host_mac}" + (" hostile" if args.hostile else "")]
     print("host: " + " ".join(cmd), flush=True)

@@ -6,7 +6,6 @@
  * it back on request; a new target raises a configuration interrupt. No
  * KVM: notifications are serviced by calling what the event loop calls. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,11 +21,11 @@
 #include "layout.h"
 #include "memory.h"
 #include "virtio/balloon.h"
+#include "virtio_test.h"
 
 #define RAM_SIZE   (16ULL << 20)
 #define RAM_PAGES  (RAM_SIZE >> 12)
 #define QSIZE      8
-#define RING_GPA(q) (0x10000ULL + (q) * 0x4000ULL)   /* desc, avail +0x1000, used +0x2000 */
 #define PFNS_GPA   0x100000ULL                        /* PFN arrays: up to 2 MiB */
 #define DATA_GPA   (8ULL << 20)                       /* pages to balloon */
 #define DATA_PAGES 1024                               /* 4 MiB */
@@ -35,23 +34,8 @@
 struct fixture {
 	struct guest_memory mem;
 	struct virtio_balloon b;
-	struct virtio_mmio *dev;
-	uint16_t avail_idx[3];
-	uint16_t next_desc[3];
+	struct vdrv drv;
 };
-
-static uint32_t rd(struct fixture *f, uint64_t offset)
-{
-	uint32_t v;
-
-	virtio_mmio_bus_ops.read(f->dev, offset, &v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint64_t offset, uint32_t v)
-{
-	virtio_mmio_bus_ops.write(f->dev, offset, &v, 4);
-}
 
 static int setup_with(void **state, const struct virtio_balloon_options *opts)
 {
@@ -61,7 +45,7 @@ static int setup_with(void **state, const struct virtio_balloon_options *opts)
 		return -1;
 	if (virtio_balloon_init(&f->b, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16, opts) < 0)
 		return -1;
-	f->dev = &f->b.mmio;
+	vdrv_bind(&f->drv, &f->mem, &f->b.mmio, VIRTIO_BALLOON_QUEUE_SIZE);
 	*state = f;
 	return 0;
 }
@@ -103,7 +87,7 @@ static int setup_restored(void **state)
 		return -1;
 	if (virtio_balloon_init(&f->b, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16, &opts) < 0)
 		return -1;
-	f->dev = &f->b.mmio;
+	vdrv_bind(&f->drv, &f->mem, &f->b.mmio, VIRTIO_BALLOON_QUEUE_SIZE);
 	*state = f;
 	return 0;
 }
@@ -118,15 +102,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint64_t interrupts(struct fixture *f)
-{
-	uint64_t n = 0;
-
-	if (read(f->dev->irq_fd, &n, sizeof(n)) < 0)
-		return 0;
-	return n;
-}
-
 /* Bytes of the memfd actually allocated. */
 static uint64_t ram_allocated(struct fixture *f)
 {
@@ -136,145 +111,21 @@ static uint64_t ram_allocated(struct fixture *f)
 	return (uint64_t)st.st_blocks * 512;
 }
 
-static void setup_queue(struct fixture *f, unsigned q)
+/* §3.1.1 with queues 0..nr_queues-1 of QSIZE: `features` (the balloon's
+ * own, all below bit 32) and VIRTIO_F_VERSION_1. */
+static void driver_init(struct vdrv *d, uint64_t features, unsigned nr_queues)
 {
-	uint64_t desc = RING_GPA(q), avail = desc + 0x1000, used = desc + 0x2000;
-
-	wr(f, VIRTIO_MMIO_QUEUE_SEL, q);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BALLOON_QUEUE_SIZE);
-	wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	wr(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	wr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
-}
-
-/* §3.1.1, with queues 0..nr_queues-1; DRIVER_OK last. */
-static void driver_init(struct fixture *f, uint64_t features, unsigned nr_queues)
-{
-	memset(f->mem.host + RING_GPA(0), 0, 3 * 0x4000);
-	memset(f->avail_idx, 0, sizeof(f->avail_idx));
-	memset(f->next_desc, 0, sizeof(f->next_desc));
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, 1);   /* VIRTIO_F_VERSION_1 */
-	wr(f, VIRTIO_MMIO_STATUS, 0xb);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xb);
-	for (unsigned q = 0; q < nr_queues; q++)
-		setup_queue(f, q);
-	wr(f, VIRTIO_MMIO_STATUS, 0xf);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
-}
-
-static struct virtq_desc *desc(struct fixture *f, unsigned q, unsigned i)
-{
-	return guest_memory_ptr(&f->mem, RING_GPA(q) + 16 * i, 16);
-}
-
-static struct virtq_avail *avail(struct fixture *f, unsigned q)
-{
-	return guest_memory_ptr(&f->mem, RING_GPA(q) + 0x1000, 6 + 2 * QSIZE);
-}
-
-static struct virtq_used *used(struct fixture *f, unsigned q)
-{
-	return guest_memory_ptr(&f->mem, RING_GPA(q) + 0x2000, 6 + 8 * QSIZE);
-}
-
-/* A chain of `n` buffers on queue q, made available. Returns the head. */
-static uint16_t add_chain(struct fixture *f, unsigned q, const struct virtq_desc *bufs, unsigned n)
-{
-	uint16_t head = f->next_desc[q];
-
-	for (unsigned k = 0; k < n; k++) {
-		uint16_t i = (uint16_t)((head + k) % QSIZE);
-		struct virtq_desc *d = desc(f, q, i);
-
-		*d = bufs[k];
-		if (k + 1 < n) {
-			d->flags |= VIRTQ_DESC_F_NEXT;
-			d->next = (uint16_t)((i + 1) % QSIZE);
-		}
-	}
-	f->next_desc[q] = (uint16_t)((head + n) % QSIZE);
-	avail(f, q)->ring[f->avail_idx[q] % QSIZE] = head;
-	avail(f, q)->idx = ++f->avail_idx[q];
-	return head;
-}
-
-static void notify(struct fixture *f, unsigned q)
-{
-	uint64_t n;
-
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, q);
-	assert_int_equal(read(f->dev->notify_fd[q], &n, sizeof(n)), sizeof(n));
-	virtio_mmio_notify(f->dev, q);
+	vdrv_init(d, features | 1ULL << VIRTIO_F_VERSION_1, nr_queues, QSIZE);
 }
 
 /* Put `n` PFNs in one readable buffer at PFNS_GPA and send it on queue q. */
 static void send_pfns(struct fixture *f, unsigned q, const uint32_t *pfns, uint32_t n)
 {
-	struct virtq_desc d = { .addr = PFNS_GPA, .len = n * 4 };
+	struct vdrv_buf b = { .gpa = PFNS_GPA, .len = n * 4 };
 
 	memcpy(f->mem.host + PFNS_GPA, pfns, n * 4);
-	add_chain(f, q, &d, 1);
-	notify(f, q);
-}
-
-/* A hostile driver on another vCPU: keeps `qsize` one-descriptor chains
- * (descriptor = ring position mod qsize, set up by the test) available,
- * re-adding each the moment the device uses it, `limit` in all. */
-struct feeder {
-	struct virtq_avail *avail;
-	struct virtq_used *used;
-	uint16_t qsize;
-	uint16_t avail_idx;
-	unsigned fed, limit;
-	_Atomic bool stop, running;
-	pthread_t thread;
-};
-
-static void feed_once(struct feeder *fd)
-{
-	uint16_t u = __atomic_load_n(&fd->used->idx, __ATOMIC_ACQUIRE);
-
-	while ((uint16_t)(fd->avail_idx - u) < fd->qsize && fd->fed < fd->limit) {
-		fd->avail->ring[fd->avail_idx % fd->qsize] = (uint16_t)(fd->avail_idx % fd->qsize);
-		__atomic_store_n(&fd->avail->idx, ++fd->avail_idx, __ATOMIC_RELEASE);
-		fd->fed++;
-	}
-}
-
-static void *feed(void *arg)
-{
-	struct feeder *fd = arg;
-
-	fd->running = true;
-	while (!fd->stop && fd->fed < fd->limit)
-		feed_once(fd);
-	return NULL;
-}
-
-/* The ring filled once, then the thread keeps it full. */
-static void feeder_start(struct feeder *fd, struct virtq_avail *avail, struct virtq_used *used,
-			 uint16_t qsize, uint16_t avail_idx)
-{
-	*fd = (struct feeder){ .avail = avail, .used = used, .qsize = qsize,
-			       .avail_idx = avail_idx, .limit = 1u << 20 };
-	feed_once(fd);
-	assert_int_equal(pthread_create(&fd->thread, NULL, feed, fd), 0);
-	while (!fd->running)
-		;   /* spinning: ready to refill at once */
-}
-
-static void feeder_stop(struct feeder *fd)
-{
-	fd->stop = true;
-	assert_int_equal(pthread_join(fd->thread, NULL), 0);
+	vdrv_add_chain(&f->drv, q, &b, 1);
+	vdrv_notify(&f->drv, q);
 }
 
 static uint32_t data_pfns[DATA_PAGES];
@@ -299,65 +150,69 @@ static const uint64_t stats_vq = 1ULL << VIRTIO_BALLOON_F_STATS_VQ;
 static void test_identity_and_config(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	uint8_t byte = 0xff;
 	uint16_t half;
 
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
-	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff, stats_vq);
-	wr(f, VIRTIO_MMIO_QUEUE_SEL, 3);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BALLOON);
+	vdrv_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff, stats_vq);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_SEL, 3);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
 	/* num_pages is the target and the device's: writes are ignored. */
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
-	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES, 7);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+	vdrv_write(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES, 7);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
 	/* actual is the driver's, at any width. */
-	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, 0x12345678);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL), 0x12345678);
+	vdrv_write(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, 0x12345678);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL),
+			 0x12345678);
 	byte = 0x9a;
-	virtio_mmio_bus_ops.write(f->dev, VIRTIO_MMIO_CONFIG + 7, &byte, 1);
-	virtio_mmio_bus_ops.read(f->dev, VIRTIO_MMIO_CONFIG + 6, &half, 2);
+	virtio_mmio_bus_ops.write(d->dev, VIRTIO_MMIO_CONFIG + 7, &byte, 1);
+	virtio_mmio_bus_ops.read(d->dev, VIRTIO_MMIO_CONFIG + 6, &half, 2);
 	assert_int_equal(half, 0x9a34);
 	/* Nothing beyond the 8 bytes (no FREE_PAGE_HINT, no PAGE_POISON). */
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + 8), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + 8), 0);
 	/* A reset forgets the driver's actual, not the host's target. */
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_NUM_PAGES), 256);
 }
 
 static void test_deflate_on_oom_offered(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff,
+	vdrv_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_FEATURES) & 0xffffff,
 			 stats_vq | (1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
-	driver_init(f, 1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM, 2);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 1);
+	driver_init(d, 1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM, 2);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG), 1);
 }
 
 static void test_inflate_releases_memory(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 	uint64_t before, after;
 	/* The array split unevenly over two buffers: a PFN straddles them. */
-	struct virtq_desc two[2] = {
-		{ .addr = PFNS_GPA, .len = 6 },
-		{ .addr = PFNS_GPA + 6, .len = DATA_PAGES * 4 - 6 },
+	struct vdrv_buf two[2] = {
+		{ .gpa = PFNS_GPA, .len = 6 },
+		{ .gpa = PFNS_GPA + 6, .len = DATA_PAGES * 4 - 6 },
 	};
 
-	driver_init(f, 0, 2);
+	driver_init(d, 0, 2);
 	fill_data(f);
 	memcpy(f->mem.host + PFNS_GPA, data_pfns, sizeof(data_pfns));
 	before = ram_allocated(f);
 	assert_true(before >= DATA_PAGES * 4096);
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, two, 2);
-	notify(f, VIRTIO_BALLOON_INFLATEQ);
-	assert_int_equal(used(f, 0)->idx, 1);
-	assert_int_equal(used(f, 0)->ring[0].len, 0);
-	assert_int_equal(interrupts(f), 1);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ, two, 2);
+	vdrv_notify(d, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 0);
+	assert_int_equal(vdrv_interrupts(d), 1);
 	after = ram_allocated(f);
 	/* 4 MiB left the memfd; the pages read zero, their neighbours not. */
 	assert_true(before - after >= DATA_PAGES * 4096ULL);
@@ -369,13 +224,13 @@ static void test_inflate_releases_memory(void **state)
 	assert_int_equal(st.balloon_pages, DATA_PAGES);
 	assert_int_equal(st.released_bytes, DATA_PAGES * 4096);
 	assert_int_equal(st.invalid_pfns, 0);
-	wr(f, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, DATA_PAGES);
+	vdrv_write(d, VIRTIO_MMIO_CONFIG + VIRTIO_BALLOON_CONFIG_ACTUAL, DATA_PAGES);
 
 	/* Deflate: accounting only. (Reading the holes above allocated
 	 * pages again: shmem has no shared zero page.) */
 	after = ram_allocated(f);
 	send_pfns(f, VIRTIO_BALLOON_DEFLATEQ, data_pfns, DATA_PAGES);
-	assert_int_equal(used(f, 1)->idx, 1);
+	assert_int_equal(vdrv_used(d, 1)->idx, 1);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.deflated_pages, DATA_PAGES);
 	assert_int_equal(st.balloon_pages, 0);
@@ -386,6 +241,7 @@ static void test_inflate_releases_memory(void **state)
 static void test_hostile_pfns(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 	const uint32_t one = (uint32_t)(DATA_GPA >> 12);
 	const uint32_t bad[] = {
@@ -396,17 +252,17 @@ static void test_hostile_pfns(void **state)
 		one, one, one,                        /* the same page thrice: one page */
 		0,                                    /* page 0 is RAM */
 	};
-	struct virtq_desc with_writable[2] = {
-		{ .addr = PFNS_GPA, .len = 4 },
-		{ .addr = WBUF_GPA, .len = 4096, .flags = VIRTQ_DESC_F_WRITE },
+	struct vdrv_buf with_writable[2] = {
+		{ .gpa = PFNS_GPA, .len = 4 },
+		{ .gpa = WBUF_GPA, .len = 4096, .write = true },
 	};
 
-	driver_init(f, 0, 2);
+	driver_init(d, 0, 2);
 	fill_data(f);
 	memset(f->mem.host, 0x77, 4096);
 	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, bad, 8);
-	assert_int_equal(used(f, 0)->idx, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);   /* no NEEDS_RESET */
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);   /* no NEEDS_RESET */
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.invalid_pfns, 4);
 	assert_int_equal(st.inflated_pages, 4);
@@ -420,10 +276,10 @@ static void test_hostile_pfns(void **state)
 	memset(f->mem.host + WBUF_GPA, 0xaa, 4096);
 	memcpy(f->mem.host + WBUF_GPA, &data_pfns[2], 4);
 	memcpy(f->mem.host + PFNS_GPA, &data_pfns[3], 4);
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, with_writable, 2);
-	notify(f, VIRTIO_BALLOON_INFLATEQ);
-	assert_int_equal(used(f, 0)->idx, 2);
-	assert_int_equal(used(f, 0)->ring[1].len, 0);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ, with_writable, 2);
+	vdrv_notify(d, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(vdrv_used(d, 0)->idx, 2);
+	assert_int_equal(vdrv_used(d, 0)->ring[1].len, 0);
 	assert_memory_equal(f->mem.host + WBUF_GPA, &data_pfns[2], 4);
 	assert_true(all_bytes(f->mem.host + WBUF_GPA + 4, 4092, 0xaa));
 	assert_true(all_bytes(f->mem.host + DATA_GPA + 2 * 4096, 4096, 0x5a));
@@ -431,8 +287,9 @@ static void test_hostile_pfns(void **state)
 
 	/* 7 bytes: one PFN and a partial one, which is ignored. */
 	memcpy(f->mem.host + PFNS_GPA, &data_pfns[4], 8);
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &(struct virtq_desc){ .addr = PFNS_GPA, .len = 7 }, 1);
-	notify(f, VIRTIO_BALLOON_INFLATEQ);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ,
+		       &(struct vdrv_buf){ .gpa = PFNS_GPA, .len = 7 }, 1);
+	vdrv_notify(d, VIRTIO_BALLOON_INFLATEQ);
 	assert_true(all_bytes(f->mem.host + DATA_GPA + 4 * 4096, 4096, 0));
 	assert_true(all_bytes(f->mem.host + DATA_GPA + 5 * 4096, 4096, 0x5a));
 
@@ -441,7 +298,7 @@ static void test_hostile_pfns(void **state)
 	send_pfns(f, VIRTIO_BALLOON_DEFLATEQ, bad, 8);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.balloon_pages, 2);   /* data pages 3 and 4 */
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 /* A buffer of 256K PFNs is cut at the per-buffer limit; a notification
@@ -450,33 +307,34 @@ static void test_hostile_pfns(void **state)
 static void test_huge_buffers_are_bounded(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 	const uint32_t n = 1u << 18;
 	uint32_t *pfns = (uint32_t *)(f->mem.host + PFNS_GPA);
-	struct virtq_desc big = { .addr = PFNS_GPA, .len = n * 4 };
+	struct vdrv_buf big = { .gpa = PFNS_GPA, .len = n * 4 };
 	uint64_t count;
 
-	driver_init(f, 0, 2);
+	driver_init(d, 0, 2);
 	/* Alternating pages, the worst case for coalescing. */
 	for (uint32_t i = 0; i < n; i++)
 		pfns[i] = (uint32_t)(DATA_GPA >> 12) + (i % 2) * 2;
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &big, 1);
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &big, 1);
-	notify(f, VIRTIO_BALLOON_INFLATEQ);
-	assert_int_equal(used(f, 0)->idx, 1);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ, &big, 1);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ, &big, 1);
+	vdrv_notify(d, VIRTIO_BALLOON_INFLATEQ);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.inflated_pages, VIRTIO_BALLOON_MAX_PFNS_PER_BUFFER);
 	assert_int_equal(st.ignored_pfns, n - VIRTIO_BALLOON_MAX_PFNS_PER_BUFFER);
 	assert_int_equal(st.balloon_pages, 2);
 	/* Called back by the event loop: the second buffer. */
-	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
-	virtio_mmio_notify(f->dev, 0);
-	assert_int_equal(used(f, 0)->idx, 2);
-	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
-	virtio_mmio_notify(f->dev, 0);   /* nothing left: no further call-back */
-	assert_int_equal(used(f, 0)->idx, 2);
-	assert_int_equal(read(f->dev->notify_fd[0], &count, sizeof(count)), -1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	assert_int_equal(read(d->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
+	virtio_mmio_notify(d->dev, 0);
+	assert_int_equal(vdrv_used(d, 0)->idx, 2);
+	assert_int_equal(read(d->dev->notify_fd[0], &count, sizeof(count)), sizeof(count));
+	virtio_mmio_notify(d->dev, 0);   /* nothing left: no further call-back */
+	assert_int_equal(vdrv_used(d, 0)->idx, 2);
+	assert_int_equal(read(d->dev->notify_fd[0], &count, sizeof(count)), -1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 /* Buffers that hold no PFN (too short, or device-writable) cost no PFN
@@ -487,29 +345,30 @@ static void test_huge_buffers_are_bounded(void **state)
 static void test_endless_buffers_are_bounded(void **state)
 {
 	struct fixture *f = *state;
-	struct feeder fd;
+	struct vdrv *d = &f->drv;
+	struct vdrv_feeder fd;
 	uint64_t count;
 	unsigned resumed = 0;
 
-	driver_init(f, stats_vq, 3);
+	driver_init(d, stats_vq, 3);
 	for (unsigned q = 0; q < 3; q++) {
 		for (unsigned i = 0; i < QSIZE; i++)
-			*desc(f, q, i) = (struct virtq_desc){
+			*vdrv_desc(d, q, i) = (struct virtq_desc){
 				.addr = PFNS_GPA + 64 * i, .len = i % 2 ? 3 : 64,
 				.flags = i % 2 ? 0 : VIRTQ_DESC_F_WRITE };
-		feeder_start(&fd, avail(f, q), used(f, q), QSIZE, 0);
+		vdrv_feeder_start(&fd, d, q);
 		/* At most QSIZE chains a call, and a call back asked for. */
 		for (unsigned k = 0; k < 64; k++) {
-			uint16_t before = used(f, q)->idx;
+			uint16_t before = vdrv_used(d, q)->idx;
 
-			virtio_mmio_notify(f->dev, q);
-			assert_true((uint16_t)(used(f, q)->idx - before) <= QSIZE);
-			if (read(f->dev->notify_fd[q], &count, sizeof(count)) == sizeof(count))
+			virtio_mmio_notify(d->dev, q);
+			assert_true((uint16_t)(vdrv_used(d, q)->idx - before) <= QSIZE);
+			if (read(d->dev->notify_fd[q], &count, sizeof(count)) == sizeof(count))
 				resumed++;
 		}
 		assert_true(resumed > 0);
-		feeder_stop(&fd);
-		assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+		vdrv_feeder_stop(&fd);
+		assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);
 	}
 }
 
@@ -534,18 +393,19 @@ static unsigned mappings(void)
 static void test_restored_ram_inflate(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 	static uint32_t pfns[DATA_PAGES / 2];
 	unsigned before;
 
-	driver_init(f, 0, 2);
+	driver_init(d, 0, 2);
 	/* The guest wrote since the restore: private copies. */
 	memset(f->mem.host + DATA_GPA, 0x77, DATA_PAGES * 4096);
 	for (uint32_t i = 0; i < DATA_PAGES / 2; i++)
 		pfns[i] = (uint32_t)(DATA_GPA >> 12) + 2 * i;
 	before = mappings();
 	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, pfns, DATA_PAGES / 2);
-	assert_int_equal(used(f, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 	assert_true(mappings() <= before + 2);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.balloon_pages, DATA_PAGES / 2);
@@ -568,27 +428,28 @@ static void put_stat(uint8_t *p, uint16_t tag, uint64_t val)
 static void add_stats(struct fixture *f, uint64_t gpa, uint64_t free)
 {
 	uint8_t *p = f->mem.host + gpa;
-	struct virtq_desc d = { .addr = gpa, .len = 4 * 10 + 3 };
+	struct vdrv_buf b = { .gpa = gpa, .len = 4 * 10 + 3 };
 
 	put_stat(p, VIRTIO_BALLOON_S_MEMFREE, free);
 	put_stat(p + 10, 0x7777, 5);
 	put_stat(p + 20, VIRTIO_BALLOON_S_MEMTOT, RAM_SIZE);
 	put_stat(p + 30, VIRTIO_BALLOON_S_HTLB_PGFAIL, 9);
 	memset(p + 40, 0xee, 3);
-	add_chain(f, VIRTIO_BALLOON_STATSQ, &d, 1);
+	vdrv_add_chain(&f->drv, VIRTIO_BALLOON_STATSQ, &b, 1);
 }
 
 static void test_stats(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 
-	driver_init(f, stats_vq, 3);
+	driver_init(d, stats_vq, 3);
 	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
 	add_stats(f, 0x200000, 111);
-	notify(f, VIRTIO_BALLOON_STATSQ);
+	vdrv_notify(d, VIRTIO_BALLOON_STATSQ);
 	/* Held, not used: the device gives it back when it wants more. */
-	assert_int_equal(used(f, 2)->idx, 0);
+	assert_int_equal(vdrv_used(d, 2)->idx, 0);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.stats_updates, 1);
 	assert_true(st.stat_valid[VIRTIO_BALLOON_S_MEMFREE]);
@@ -596,59 +457,61 @@ static void test_stats(void **state)
 	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMTOT], RAM_SIZE);
 	assert_int_equal(st.stat[VIRTIO_BALLOON_S_HTLB_PGFAIL], 9);
 	assert_false(st.stat_valid[VIRTIO_BALLOON_S_SWAP_IN]);
-	interrupts(f);
+	vdrv_interrupts(d);
 	assert_int_equal(virtio_balloon_request_stats(&f->b), 0);
-	assert_int_equal(used(f, 2)->idx, 1);
-	assert_int_equal(used(f, 2)->ring[0].len, 0);
-	assert_int_equal(interrupts(f), 1);
+	assert_int_equal(vdrv_used(d, 2)->idx, 1);
+	assert_int_equal(vdrv_used(d, 2)->ring[0].len, 0);
+	assert_int_equal(vdrv_interrupts(d), 1);
 	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
 	/* The driver refills: new values. */
 	add_stats(f, 0x200000, 222);
-	notify(f, VIRTIO_BALLOON_STATSQ);
+	vdrv_notify(d, VIRTIO_BALLOON_STATSQ);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMFREE], 222);
 	assert_int_equal(st.stats_requests, 1);
 	/* A second buffer while one is held: the older one goes back. */
 	add_stats(f, 0x201000, 333);
-	notify(f, VIRTIO_BALLOON_STATSQ);
-	assert_int_equal(used(f, 2)->idx, 2);
+	vdrv_notify(d, VIRTIO_BALLOON_STATSQ);
+	assert_int_equal(vdrv_used(d, 2)->idx, 2);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.stat[VIRTIO_BALLOON_S_MEMFREE], 333);
 	/* After a reset the held buffer is gone. */
-	wr(f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
 	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
 }
 
 static void test_stats_queue_needs_the_feature(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtio_balloon_stats st;
 
-	driver_init(f, 0, 3);
+	driver_init(d, 0, 3);
 	add_stats(f, 0x200000, 111);
-	notify(f, VIRTIO_BALLOON_STATSQ);
+	vdrv_notify(d, VIRTIO_BALLOON_STATSQ);
 	virtio_balloon_get_stats(&f->b, &st);
 	assert_int_equal(st.stats_updates, 0);
 	assert_int_equal(virtio_balloon_request_stats(&f->b), -EAGAIN);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 static void test_set_target(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	uint32_t gen;
 
 	/* Before DRIVER_OK: a new value, no interrupt. */
 	virtio_balloon_set_target(&f->b, 10);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 10);
-	assert_int_equal(interrupts(f), 0);
-	driver_init(f, 0, 2);
-	gen = rd(f, VIRTIO_MMIO_CONFIG_GENERATION);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG), 10);
+	assert_int_equal(vdrv_interrupts(d), 0);
+	driver_init(d, 0, 2);
+	gen = vdrv_read(d, VIRTIO_MMIO_CONFIG_GENERATION);
 	virtio_balloon_set_target(&f->b, 2048);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-	assert_int_equal(interrupts(f), 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG), 2048);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG_GENERATION), gen + 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	assert_int_equal(vdrv_interrupts(d), 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG), 2048);
 }
 
 /* A malformed ring is the transport's business: NEEDS_RESET, and a reset
@@ -656,16 +519,17 @@ static void test_set_target(void **state)
 static void test_bad_chain_needs_reset(void **state)
 {
 	struct fixture *f = *state;
-	struct virtq_desc huge = { .addr = 0, .len = 0xffffffff };
+	struct vdrv *d = &f->drv;
+	struct vdrv_buf huge = { .gpa = 0, .len = 0xffffffff };
 
-	driver_init(f, 0, 2);
-	add_chain(f, VIRTIO_BALLOON_INFLATEQ, &huge, 1);
-	notify(f, VIRTIO_BALLOON_INFLATEQ);
-	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	driver_init(f, 0, 2);
+	driver_init(d, 0, 2);
+	vdrv_add_chain(d, VIRTIO_BALLOON_INFLATEQ, &huge, 1);
+	vdrv_notify(d, VIRTIO_BALLOON_INFLATEQ);
+	assert_true(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	driver_init(d, 0, 2);
 	fill_data(f);
 	send_pfns(f, VIRTIO_BALLOON_INFLATEQ, data_pfns, 1);
-	assert_int_equal(used(f, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 	assert_true(all_bytes(f->mem.host + DATA_GPA, 4096, 0));
 }
 

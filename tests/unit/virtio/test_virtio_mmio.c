@@ -18,33 +18,20 @@
 #include "snapshot/buf.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
+#include "virtio_test.h"
 
 #define RAM_SIZE   (16ULL << 20)
-#define DESC_GPA   0x10000ULL
-#define AVAIL_GPA  0x11000ULL
-#define USED_GPA   0x12000ULL
+#define DESC_GPA   VDRV_DESC_GPA(0)
+#define AVAIL_GPA  VDRV_AVAIL_GPA(0)
+#define USED_GPA   VDRV_USED_GPA(0)
 #define BUF_GPA    0x100000ULL
 #define QSIZE      8
 
 struct fixture {
 	struct guest_memory mem;
 	struct virtio_rng rng;
-	struct virtio_mmio *dev;
-	uint16_t avail_idx;
+	struct vdrv drv;
 };
-
-static uint32_t rd(struct fixture *f, uint64_t offset)
-{
-	uint32_t v;
-
-	virtio_mmio_bus_ops.read(f->dev, offset, &v, 4);
-	return v;
-}
-
-static void wr(struct fixture *f, uint64_t offset, uint32_t v)
-{
-	virtio_mmio_bus_ops.write(f->dev, offset, &v, 4);
-}
 
 static int setup(void **state)
 {
@@ -54,7 +41,7 @@ static int setup(void **state)
 		return -1;
 	if (virtio_rng_init(&f->rng, &f->mem, LAYOUT_VIRTIO_MMIO_BASE, 16) < 0)
 		return -1;
-	f->dev = &f->rng.mmio;
+	vdrv_bind(&f->drv, &f->mem, &f->rng.mmio, VIRTIO_RNG_QUEUE_SIZE);
 	*state = f;
 	return 0;
 }
@@ -69,96 +56,18 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Interrupts signalled since the last call (the irqfd's counter). */
-static uint64_t interrupts(struct fixture *f)
+/* §3.1.1 device initialization, as a driver does it: one queue. */
+static void driver_init(struct vdrv *d, uint64_t features)
 {
-	uint64_t n = 0;
-
-	if (read(f->dev->irq_fd, &n, sizeof(n)) < 0)
-		return 0;
-	return n;
+	vdrv_init(d, features, 1, QSIZE);
 }
 
-static void set_features(struct fixture *f, uint64_t features)
+static void request_entropy(struct vdrv *d, uint16_t head, uint32_t len)
 {
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)features);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> 32));
-}
-
-static void setup_queue(struct fixture *f, uint64_t desc, uint64_t avail, uint64_t used)
-{
-	wr(f, VIRTIO_MMIO_QUEUE_SEL, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_RNG_QUEUE_SIZE);
-	wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
-	wr(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)avail);
-	wr(f, VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(avail >> 32));
-	wr(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)used);
-	wr(f, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(used >> 32));
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
-}
-
-/* §3.1.1 device initialization, as a driver does it. */
-static void driver_init(struct fixture *f, uint64_t features)
-{
-	memset(f->mem.host + DESC_GPA, 0, 0x3000);
-	f->avail_idx = 0;
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	set_features(f, features);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
-	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	setup_queue(f, DESC_GPA, AVAIL_GPA, USED_GPA);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
-}
-
-static struct virtq_desc *desc(struct fixture *f, unsigned i)
-{
-	return guest_memory_ptr(&f->mem, DESC_GPA + 16 * i, 16);
-}
-
-static struct virtq_avail *avail(struct fixture *f)
-{
-	return guest_memory_ptr(&f->mem, AVAIL_GPA, 6 + 2 * QSIZE);
-}
-
-static struct virtq_used *used(struct fixture *f)
-{
-	return guest_memory_ptr(&f->mem, USED_GPA, 6 + 8 * QSIZE);
-}
-
-static void offer(struct fixture *f, uint16_t head)
-{
-	avail(f)->ring[f->avail_idx % QSIZE] = head;
-	avail(f)->idx = ++f->avail_idx;
-}
-
-/* The driver writes QueueNotify; KVM's ioeventfd (here: the register
- * write) wakes the event loop, which services the queue. */
-static void notify(struct fixture *f)
-{
-	uint64_t n;
-
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	assert_int_equal(read(f->dev->notify_fd[0], &n, sizeof(n)), sizeof(n));
-	virtio_mmio_notify(f->dev, 0);
-}
-
-static void request_entropy(struct fixture *f, uint16_t head, uint32_t len)
-{
-	*desc(f, head) = (struct virtq_desc){ .addr = BUF_GPA + head * 0x10000ULL, .len = len,
-					      .flags = VIRTQ_DESC_F_WRITE };
-	offer(f, head);
-	notify(f);
+	*vdrv_desc(d, 0, head) = (struct virtq_desc){ .addr = BUF_GPA + head * 0x10000ULL,
+						      .len = len, .flags = VIRTQ_DESC_F_WRITE };
+	vdrv_offer(d, 0, head);
+	vdrv_notify(d, 0);
 }
 
 static bool all_zero(const uint8_t *p, size_t n)
@@ -174,317 +83,339 @@ static const uint64_t version_1 = 1ULL << VIRTIO_F_VERSION_1;
 static void test_identity_registers(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	assert_int_equal(rd(f, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
-	assert_int_equal(rd(f, VIRTIO_MMIO_VERSION), 2);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_ENTROPY);
-	assert_int_equal(rd(f, VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
-	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES),
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_VERSION), 2);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_ENTROPY);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
+	vdrv_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_FEATURES),
 			 (1u << VIRTIO_F_INDIRECT_DESC) | (1u << VIRTIO_F_EVENT_IDX));
-	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES), 1);  /* VERSION_1 = bit 32 */
-	wr(f, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
-	assert_int_equal(rd(f, VIRTIO_MMIO_DEVICE_FEATURES), 0);
+	vdrv_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_FEATURES), 1);  /* VERSION_1 = bit 32 */
+	vdrv_write(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_DEVICE_FEATURES), 0);
 	/* Only queue 0 exists. */
-	wr(f, VIRTIO_MMIO_QUEUE_SEL, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), 0);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_SEL, 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG_GENERATION), 0);
 	/* No shared memory regions: length and base read all-ones. */
-	assert_int_equal(rd(f, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
-	assert_int_equal(rd(f, VIRTIO_MMIO_SHM_BASE_HIGH), 0xffffffff);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_DESC_LOW), 0);  /* write-only */
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_SHM_BASE_HIGH), 0xffffffff);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_DESC_LOW), 0);  /* write-only */
 	/* No configuration space: reads are zero. */
 	uint8_t b = 0xff;
-	virtio_mmio_bus_ops.read(f->dev, VIRTIO_MMIO_CONFIG, &b, 1);
+	virtio_mmio_bus_ops.read(d->dev, VIRTIO_MMIO_CONFIG, &b, 1);
 	assert_int_equal(b, 0);
 }
 
 static void test_narrow_register_accesses_ignored(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	uint16_t half = 0xffff;
 	uint8_t byte = 0x0f;
 
 	/* §4.2.2.2: control registers are 32-bit, aligned. */
-	virtio_mmio_bus_ops.read(f->dev, VIRTIO_MMIO_MAGIC_VALUE, &half, 2);
+	virtio_mmio_bus_ops.read(d->dev, VIRTIO_MMIO_MAGIC_VALUE, &half, 2);
 	assert_int_equal(half, 0);
-	virtio_mmio_bus_ops.write(f->dev, VIRTIO_MMIO_STATUS, &byte, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_MAGIC_VALUE + 2), 0);
+	virtio_mmio_bus_ops.write(d->dev, VIRTIO_MMIO_STATUS, &byte, 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_MAGIC_VALUE + 2), 0);
 }
 
 static void test_entropy_round_trip(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	const uint8_t *buf = f->mem.host + BUF_GPA;
 
-	driver_init(f, version_1);
-	request_entropy(f, 0, 4096);
-	assert_int_equal(used(f)->idx, 1);
-	assert_int_equal(used(f)->ring[0].id, 0);
-	assert_int_equal(used(f)->ring[0].len, 4096);
+	driver_init(d, version_1);
+	request_entropy(d, 0, 4096);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].id, 0);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 4096);
 	assert_false(all_zero(buf, 4096));
 	/* §4.2.2.1: the status bit is there before the interrupt. */
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-	assert_int_equal(interrupts(f), 1);
-	wr(f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(vdrv_interrupts(d), 1);
+	vdrv_write(d, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
 	assert_int_equal(f->rng.bytes, 4096);
 }
 
 static void test_entropy_fill_is_bounded(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	driver_init(f, version_1);
+	driver_init(d, version_1);
 	/* 1 MiB asked for: the device gives at most VIRTIO_RNG_MAX_FILL. */
-	request_entropy(f, 1, 1u << 20);
-	assert_int_equal(used(f)->ring[0].len, VIRTIO_RNG_MAX_FILL);
+	request_entropy(d, 1, 1u << 20);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, VIRTIO_RNG_MAX_FILL);
 }
 
 static void test_notifications_before_driver_ok_ignored(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	set_features(f, version_1);
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
-	setup_queue(f, DESC_GPA, AVAIL_GPA, USED_GPA);
-	*desc(f, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 64, .flags = VIRTQ_DESC_F_WRITE };
-	offer(f, 0);
-	notify(f);
-	assert_int_equal(used(f)->idx, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdrv_set_features(d, version_1);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK);
+	vdrv_queue_setup_at(d, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
+	*vdrv_desc(d, 0, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 64,
+						   .flags = VIRTQ_DESC_F_WRITE };
+	vdrv_offer(d, 0, 0);
+	vdrv_notify(d, 0);
+	assert_int_equal(vdrv_used(d, 0)->idx, 0);
 	/* DRIVER_OK looks at what was queued (on the event loop). */
-	wr(f, VIRTIO_MMIO_STATUS, 0xf);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0xf);
 	uint64_t n;
-	assert_int_equal(read(f->dev->notify_fd[0], &n, sizeof(n)), sizeof(n));
-	virtio_mmio_notify(f->dev, 0);
-	assert_int_equal(used(f)->idx, 1);
+	assert_int_equal(read(d->dev->notify_fd[0], &n, sizeof(n)), sizeof(n));
+	virtio_mmio_notify(d->dev, 0);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 }
 
 static void test_features_ok_requires_version_1(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	set_features(f, 1ULL << VIRTIO_F_EVENT_IDX);  /* a legacy driver */
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdrv_set_features(d, 1ULL << VIRTIO_F_EVENT_IDX);  /* a legacy driver */
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS),
+			 VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	/* Features not offered are refused too. */
-	set_features(f, version_1 | (1ULL << 5));
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
-	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	set_features(f, version_1 | (1ULL << VIRTIO_F_EVENT_IDX));
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_FEATURES_OK);
-	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	assert_true(virtio_mmio_has_feature(f->dev, VIRTIO_F_EVENT_IDX));
+	vdrv_set_features(d, version_1 | (1ULL << 5));
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK);
+	assert_false(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	vdrv_set_features(d, version_1 | (1ULL << VIRTIO_F_EVENT_IDX));
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_FEATURES_OK);
+	assert_true(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	assert_true(virtio_mmio_has_feature(d->dev, VIRTIO_F_EVENT_IDX));
 	/* Frozen from here on. */
-	set_features(f, version_1);
-	assert_true(virtio_mmio_has_feature(f->dev, VIRTIO_F_EVENT_IDX));
+	vdrv_set_features(d, version_1);
+	assert_true(virtio_mmio_has_feature(d->dev, VIRTIO_F_EVENT_IDX));
 }
 
 static void test_queue_registers_frozen_after_driver_ok(void **state)
 {
 	struct fixture *f = *state;
-	const struct virtq *q = &f->dev->queues[0];
+	struct vdrv *d = &f->drv;
+	const struct virtq *q = &d->dev->queues[0];
 
-	driver_init(f, version_1);
-	wr(f, VIRTIO_MMIO_QUEUE_NUM, 2);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
-	wr(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x41000);
-	wr(f, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 1);
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 0);
+	driver_init(d, version_1);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_NUM, 2);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_DRIVER_LOW, 0x41000);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_DEVICE_HIGH, 1);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_READY, 0);
 	assert_int_equal(q->size, QSIZE);
 	assert_int_equal(q->desc_addr, DESC_GPA);
 	assert_int_equal(q->avail_addr, AVAIL_GPA);
 	assert_int_equal(q->used_addr, USED_GPA);
 	assert_true(q->ready);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 1);
-	assert_true(f->dev->frozen_write_logged);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_READY), 1);
+	assert_true(d->dev->frozen_write_logged);
 	/* And the queue still works where it was. */
-	request_entropy(f, 0, 32);
-	assert_int_equal(used(f)->idx, 1);
+	request_entropy(d, 0, 32);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 	/* Clearing status bits without a reset is ignored too. */
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0xf);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0xf);
 }
 
 static void test_queue_registers_frozen_while_ready(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	setup_queue(f, DESC_GPA, AVAIL_GPA, USED_GPA);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdrv_queue_setup_at(d, 0, QSIZE, DESC_GPA, AVAIL_GPA, USED_GPA);
 	/* §4.2.2.2: not while QueueReady is set... */
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
-	assert_int_equal(f->dev->queues[0].desc_addr, DESC_GPA);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
+	assert_int_equal(d->dev->queues[0].desc_addr, DESC_GPA);
 	/* ...but after QueueReady 0, before DRIVER_OK. */
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
-	wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
-	assert_int_equal(f->dev->queues[0].desc_addr, 0x40000);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_READY, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_READY), 0);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_DESC_LOW, 0x40000);
+	assert_int_equal(d->dev->queues[0].desc_addr, 0x40000);
 }
 
-static void expect_needs_reset(struct fixture *f, const char *needle)
+static void expect_needs_reset(struct vdrv *d, const char *needle)
 {
-	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
-	assert_non_null(strstr(f->dev->needs_reset_reason, needle));
+	assert_true(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_non_null(strstr(d->dev->needs_reset_reason, needle));
 }
 
 static void test_malformed_chain_needs_reset_then_recovers(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	driver_init(f, version_1);
+	driver_init(d, version_1);
 	/* A descriptor loop. */
-	*desc(f, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 8,
-					   .flags = VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, .next = 1 };
-	*desc(f, 1) = (struct virtq_desc){ .addr = BUF_GPA, .len = 8,
-					   .flags = VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, .next = 0 };
-	offer(f, 0);
-	notify(f);
-	expect_needs_reset(f, "queue 0: chain at head 0 is longer than the queue size 8");
+	*vdrv_desc(d, 0, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 8,
+						   .flags = VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+						   .next = 1 };
+	*vdrv_desc(d, 0, 1) = (struct virtq_desc){ .addr = BUF_GPA, .len = 8,
+						   .flags = VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT,
+						   .next = 0 };
+	vdrv_offer(d, 0, 0);
+	vdrv_notify(d, 0);
+	expect_needs_reset(d, "queue 0: chain at head 0 is longer than the queue size 8");
 	/* The chain came back empty; the driver hears of both (§2.1.2). */
-	assert_int_equal(used(f)->idx, 1);
-	assert_int_equal(used(f)->ring[0].len, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS),
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS),
 			 VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
-	assert_true(interrupts(f) >= 1);
-	assert_int_equal(f->dev->errors, 1);
+	assert_true(vdrv_interrupts(d) >= 1);
+	assert_int_equal(d->dev->errors, 1);
 
 	/* A broken device uses no more buffers. */
-	request_entropy(f, 2, 16);
-	assert_int_equal(used(f)->idx, 1);
+	request_entropy(d, 2, 16);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
 	/* The driver cannot clear NEEDS_RESET except by a reset. */
-	wr(f, VIRTIO_MMIO_STATUS, 0xf);
-	expect_needs_reset(f, "longer than the queue size");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0xf);
+	expect_needs_reset(d, "longer than the queue size");
 
 	/* §2.4: reset, then initialize again: it works. */
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
-	driver_init(f, version_1);
-	request_entropy(f, 3, 256);
-	assert_int_equal(used(f)->idx, 1);
-	assert_int_equal(used(f)->ring[0].id, 3);
-	assert_int_equal(used(f)->ring[0].len, 256);
-	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_READY), 0);
+	driver_init(d, version_1);
+	request_entropy(d, 3, 256);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].id, 3);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 256);
+	assert_false(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 static void test_bad_rings_at_activation_need_reset(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	set_features(f, version_1);
-	wr(f, VIRTIO_MMIO_STATUS, 0xb);
-	setup_queue(f, DESC_GPA + 8, AVAIL_GPA, USED_GPA);  /* misaligned */
-	assert_int_equal(rd(f, VIRTIO_MMIO_QUEUE_READY), 0);
-	expect_needs_reset(f, "queue 0: descriptor table at 0x10008 is not 16-byte aligned");
-	wr(f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vdrv_set_features(d, version_1);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0xb);
+	vdrv_queue_setup_at(d, 0, QSIZE, DESC_GPA + 8, AVAIL_GPA, USED_GPA);  /* misaligned */
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_QUEUE_READY), 0);
+	expect_needs_reset(d, "queue 0: descriptor table at 0x10008 is not 16-byte aligned");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
 
-	wr(f, VIRTIO_MMIO_STATUS, 0xb & ~VIRTIO_STATUS_FEATURES_OK);
-	setup_queue(f, DESC_GPA, AVAIL_GPA, RAM_SIZE - 16);  /* past the end of RAM */
-	expect_needs_reset(f, "used ring");
-	wr(f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0xb & ~VIRTIO_STATUS_FEATURES_OK);
+	/* The used ring past the end of RAM. */
+	vdrv_queue_setup_at(d, 0, QSIZE, DESC_GPA, AVAIL_GPA, RAM_SIZE - 16);
+	expect_needs_reset(d, "used ring");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
 
 	/* Queue size beyond QueueNumMax, or not a power of two. */
-	wr(f, VIRTIO_MMIO_STATUS, 3);
-	wr(f, VIRTIO_MMIO_QUEUE_NUM, 0x10000 + QSIZE);
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	expect_needs_reset(f, "queue size 0 is not a power of two in 1..256");
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	wr(f, VIRTIO_MMIO_STATUS, 3);
-	wr(f, VIRTIO_MMIO_QUEUE_NUM, 12);
-	wr(f, VIRTIO_MMIO_QUEUE_READY, 1);
-	expect_needs_reset(f, "queue size 12");
-	wr(f, VIRTIO_MMIO_STATUS, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 3);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_NUM, 0x10000 + QSIZE);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	expect_needs_reset(d, "queue size 0 is not a power of two in 1..256");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 3);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_NUM, 12);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
+	expect_needs_reset(d, "queue size 12");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
 	/* After all that, a good initialization works. */
-	driver_init(f, version_1);
-	request_entropy(f, 0, 64);
-	assert_int_equal(used(f)->ring[0].len, 64);
+	driver_init(d, version_1);
+	request_entropy(d, 0, 64);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 64);
 }
 
 static void test_driver_ok_without_features_ok(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-				  VIRTIO_STATUS_DRIVER_OK);
-	expect_needs_reset(f, "DRIVER_OK set without FEATURES_OK");
+	vdrv_write(d, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_DRIVER_OK);
+	expect_needs_reset(d, "DRIVER_OK set without FEATURES_OK");
 }
 
 static void test_indirect_and_event_idx_through_the_transport(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct virtq_desc *table = guest_memory_ptr(&f->mem, 0x30000, 32);
 
-	driver_init(f, version_1 | (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX));
+	driver_init(d, version_1 | (1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX));
 	table[0] = (struct virtq_desc){ .addr = BUF_GPA, .len = 100,
 					.flags = VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, .next = 1 };
 	table[1] = (struct virtq_desc){ .addr = BUF_GPA + 0x1000, .len = 28,
 					.flags = VIRTQ_DESC_F_WRITE };
-	*desc(f, 5) = (struct virtq_desc){ .addr = 0x30000, .len = 32, .flags = VIRTQ_DESC_F_INDIRECT };
-	avail(f)->ring[QSIZE] = 0;  /* used_event: interrupt after entry 0 */
-	offer(f, 5);
-	notify(f);
-	assert_int_equal(used(f)->ring[0].len, 128);
-	assert_int_equal(interrupts(f), 1);
+	*vdrv_desc(d, 0, 5) = (struct virtq_desc){ .addr = 0x30000, .len = 32,
+						   .flags = VIRTQ_DESC_F_INDIRECT };
+	vdrv_avail(d, 0)->ring[QSIZE] = 0;  /* used_event: interrupt after entry 0 */
+	vdrv_offer(d, 0, 5);
+	vdrv_notify(d, 0);
+	assert_int_equal(vdrv_used(d, 0)->ring[0].len, 128);
+	assert_int_equal(vdrv_interrupts(d), 1);
 	/* used_event still 0: the next completion needs no interrupt. */
-	*desc(f, 6) = (struct virtq_desc){ .addr = BUF_GPA, .len = 4, .flags = VIRTQ_DESC_F_WRITE };
-	offer(f, 6);
-	notify(f);
-	assert_int_equal(used(f)->idx, 2);
-	assert_int_equal(interrupts(f), 0);
+	*vdrv_desc(d, 0, 6) = (struct virtq_desc){ .addr = BUF_GPA, .len = 4,
+						   .flags = VIRTQ_DESC_F_WRITE };
+	vdrv_offer(d, 0, 6);
+	vdrv_notify(d, 0);
+	assert_int_equal(vdrv_used(d, 0)->idx, 2);
+	assert_int_equal(vdrv_interrupts(d), 0);
 	/* The ring is empty again: avail_event asks for a notification at 2. */
-	assert_int_equal(*(uint16_t *)&used(f)->ring[QSIZE], 2);
+	assert_int_equal(*(uint16_t *)&vdrv_used(d, 0)->ring[QSIZE], 2);
 }
 
 static void test_async_completion_after_reset_dropped(void **state)
 {
 	struct fixture *f = *state;
-	struct virtq *q = &f->dev->queues[0];
+	struct vdrv *d = &f->drv;
+	struct virtq *q = &d->dev->queues[0];
 	struct virtq_chain *chain = malloc(sizeof(*chain));
 
 	assert_non_null(chain);
-	driver_init(f, version_1);
-	*desc(f, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 4, .flags = VIRTQ_DESC_F_WRITE };
-	offer(f, 0);
+	driver_init(d, version_1);
+	*vdrv_desc(d, 0, 0) = (struct virtq_desc){ .addr = BUF_GPA, .len = 4,
+						   .flags = VIRTQ_DESC_F_WRITE };
+	vdrv_offer(d, 0, 0);
 	/* A back-end pops and completes later (virtio_mmio_complete). */
 	assert_int_equal(virtq_pop(q, chain), 1);
-	assert_int_equal(virtio_mmio_complete(f->dev, 0, chain->epoch, chain->head, 4), 0);
-	assert_int_equal(used(f)->idx, 1);
-	assert_int_equal(interrupts(f), 1);
-	offer(f, 0);
+	assert_int_equal(virtio_mmio_complete(d->dev, 0, chain->epoch, chain->head, 4), 0);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_interrupts(d), 1);
+	vdrv_offer(d, 0, 0);
 	assert_int_equal(virtq_pop(q, chain), 1);
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	assert_int_equal(virtio_mmio_complete(f->dev, 0, chain->epoch, chain->head, 4), -ESTALE);
-	assert_int_equal(used(f)->idx, 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_STATUS), 0);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
+	assert_int_equal(virtio_mmio_complete(d->dev, 0, chain->epoch, chain->head, 4), -ESTALE);
+	assert_int_equal(vdrv_used(d, 0)->idx, 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_STATUS), 0);
 	free(chain);
 }
 
 static void test_fail_and_config_change(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	driver_init(f, version_1);
-	virtio_mmio_fail(f->dev, "back-end I/O error");
-	expect_needs_reset(f, "back-end I/O error");
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
-	wr(f, VIRTIO_MMIO_STATUS, 0);
-	driver_init(f, version_1);
-	pthread_mutex_lock(&f->dev->lock);
-	virtio_mmio_config_changed(f->dev);
-	pthread_mutex_unlock(&f->dev->lock);
-	assert_int_equal(rd(f, VIRTIO_MMIO_CONFIG_GENERATION), 1);
-	assert_int_equal(rd(f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	driver_init(d, version_1);
+	virtio_mmio_fail(d->dev, "back-end I/O error");
+	expect_needs_reset(d, "back-end I/O error");
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+	vdrv_write(d, VIRTIO_MMIO_STATUS, 0);
+	driver_init(d, version_1);
+	pthread_mutex_lock(&d->dev->lock);
+	virtio_mmio_config_changed(d->dev);
+	pthread_mutex_unlock(&d->dev->lock);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_CONFIG_GENERATION), 1);
+	assert_int_equal(vdrv_read(d, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
 }
 
 /* Load `t` (a saved transport state, edited) into a device fresh from
@@ -506,31 +437,32 @@ static int load_fresh(struct fixture *f, const struct snap_buf *t, char *err, si
 static void test_restore_checks_positions_and_status(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 	struct snap_buf t, backend;
 	char err[512];
 	uint32_t st;
 	uint64_t features;
 
-	driver_init(f, version_1);
-	request_entropy(f, 0, 64);
-	request_entropy(f, 1, 64);
+	driver_init(d, version_1);
+	request_entropy(d, 0, 64);
+	request_entropy(d, 1, 64);
 	snap_buf_init(&t);
 	snap_buf_init(&backend);
-	assert_int_equal(virtio_mmio_state_save(f->dev, &t, &backend), 0);
+	assert_int_equal(virtio_mmio_state_save(d->dev, &t, &backend), 0);
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
 	/* The driver a queue's worth ahead: fine; one more: not a state. */
-	avail(f)->idx = (uint16_t)(f->avail_idx + QSIZE);
+	vdrv_avail(d, 0)->idx = (uint16_t)(d->q[0].avail_idx + QSIZE);
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
-	avail(f)->idx = (uint16_t)(f->avail_idx + QSIZE + 1);
+	vdrv_avail(d, 0)->idx = (uint16_t)(d->q[0].avail_idx + QSIZE + 1);
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "queue 0: saved positions"));
 	assert_null(strchr(err, '\n'));
-	avail(f)->idx = f->avail_idx;
+	vdrv_avail(d, 0)->idx = d->q[0].avail_idx;
 	/* used->idx is the device's: it must say what the device pushed. */
-	used(f)->idx = 3;
+	vdrv_used(d, 0)->idx = 3;
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "used->idx 3"));
-	used(f)->idx = 2;
+	vdrv_used(d, 0)->idx = 2;
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
 	/* Status: DRIVER_OK without FEATURES_OK. */
 	memcpy(&st, t.data + 4, 4);
@@ -542,9 +474,9 @@ static void test_restore_checks_positions_and_status(void **state)
 	 * and then the queues are not looked at. */
 	st |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	memcpy(t.data + 4, &st, 4);
-	used(f)->idx = 7;
+	vdrv_used(d, 0)->idx = 7;
 	assert_int_equal(load_fresh(f, &t, err, sizeof(err)), 0);
-	used(f)->idx = 2;
+	vdrv_used(d, 0)->idx = 2;
 	/* FEATURES_OK without VERSION_1. */
 	st = 0xf;
 	memcpy(t.data + 4, &st, 4);
@@ -565,13 +497,14 @@ static void test_restore_checks_positions_and_status(void **state)
 static void test_notify_unknown_queue_ignored(void **state)
 {
 	struct fixture *f = *state;
+	struct vdrv *d = &f->drv;
 
-	driver_init(f, version_1);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 7);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
-	virtio_mmio_notify(f->dev, 7);
-	assert_int_equal(f->dev->notifications, 0);
-	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	driver_init(d, version_1);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 7);
+	vdrv_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, 0xffffffff);
+	virtio_mmio_notify(d->dev, 7);
+	assert_int_equal(d->dev->notifications, 0);
+	assert_false(vdrv_read(d, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 static const struct virtio_device_ops bad_ops = {
