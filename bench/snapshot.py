@@ -536,6 +536,11 @@ def report(res, qemu_res, fs_dirs):
                   f"{fmt(median([r['spawn_to_output_ms'] for r in rs]), 2)} ms, spawn -> first "
                   f"tick {fmt(median([r['spawn_to_tick_ms'] for r in rs]), 2)} ms; runs, -> "
                   f"first KVM_RUN: " + ", ".join(fmt(r["entered_ms"], 2) for r in rs) + " ms")
+            less = [r["entered_ms"] - r["times"][SLOTS_STEP] / 1000 for r in rs
+                    if SLOTS_STEP in r["times"]]
+            if less:
+                print(f"    less each restore's own memory-slot ioctls (\"{SLOTS_STEP}\"): "
+                      f"{fmt(median(less), 2)} ms")
             for r in rs:
                 if r["verified_mib"]:
                     print(f"    the guest checked its {r['verified_mib']} MiB after a restore: "
