@@ -710,8 +710,7 @@ def main():
     ap.add_argument("--sizes", default="256m,1g,4g",
                     help="guest sizes, of " + ", ".join(sq.SIZES_MIB) + " (default: all)")
     ap.add_argument("--runs", type=int,
-                    help="saves per file system and restores per back-end and file system "
-                         "(default: 3, and 2 for 4g)")
+                    help="saves per file system (default: 3, and 2 for 4g)")
     ap.add_argument("--restores", type=int,
                     help=f"restores per back-end and file system (default: {DEFAULT_RESTORES}; "
                          "--smoke: 1)")

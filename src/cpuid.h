@@ -27,4 +27,11 @@ int cpuid_build(const struct kvm_cpuid2 *supported, unsigned index, unsigned nr_
  * without KVM_CPUID_FLAG_SIGNIFCANT_INDEX. */
 struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *cpuid, unsigned function, unsigned index);
 
+/* The host CPU's own CPUID leaf (subleaf 0), executed here. */
+static inline void cpuid_host(unsigned leaf, unsigned *eax, unsigned *ebx, unsigned *ecx,
+			      unsigned *edx)
+{
+	__asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "0"(leaf), "2"(0));
+}
+
 #endif

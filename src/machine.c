@@ -22,11 +22,20 @@
 #include "zeroed_pages.h"
 
 /* The guest's highest physical address must fit in the host CPU's
- * physical address width (CPUID 0x80000008 EAX[7:0]). */
-static uint64_t max_guest_phys(struct kvm *kvm)
+ * physical address width (CPUID 0x80000008 EAX[7:0]). Read from the CPU
+ * itself: it is checked before the memory slots, and KVM's copy
+ * (KVM_GET_SUPPORTED_CPUID) is still being queried then. KVM reports the
+ * same width, or fewer bits where memory encryption takes some; then
+ * KVM_SET_USER_MEMORY_REGION refuses the slot beyond it. */
+static uint64_t max_guest_phys(void)
 {
-	struct kvm_cpuid_entry2 *e = cpuid_find(kvm->supported_cpuid, 0x80000008, 0);
-	unsigned bits = e ? (e->eax & 0xff) : 36;
+	unsigned eax, ebx, ecx, edx, bits = 36;
+
+	cpuid_host(0x80000000, &eax, &ebx, &ecx, &edx);
+	if (eax >= 0x80000008) {
+		cpuid_host(0x80000008, &eax, &ebx, &ecx, &edx);
+		bits = eax & 0xff;
+	}
 
 	return bits >= 64 ? UINT64_MAX : (1ULL << bits);
 }
@@ -49,28 +58,23 @@ static int check_host_memory(const struct config *cfg)
 	return 0;
 }
 
-/* A limit only KVM knows, checked before the VM is created. */
-static int check_vcpu_limit(const struct machine *m)
+/* Limits of the host: how many vCPUs KVM allows, how wide guest
+ * addresses may be. Checked before the VM is created. */
+static int check_kvm_limits(const struct machine *m)
 {
-	if (m->cfg->nr_cpus > m->kvm.max_vcpus) {
-		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", m->cfg->nr_cpus,
+	const struct config *cfg = m->cfg;
+	struct guest_memory layout;
+
+	if (cfg->nr_cpus > m->kvm.max_vcpus) {
+		log_error("--cpus %u: this host's KVM allows at most %u vCPUs", cfg->nr_cpus,
 			  m->kvm.max_vcpus);
 		return -EINVAL;
 	}
-	return 0;
-}
-
-/* How wide guest addresses may be, from the CPUID KVM supports, which
- * vm_create() collected: checked after it, before anything runs. */
-static int check_phys_width(struct machine *m)
-{
-	struct guest_memory layout;
-
-	guest_memory_layout(&layout, m->cfg->memory_bytes);
+	guest_memory_layout(&layout, cfg->memory_bytes);
 	const struct guest_region *top = &layout.regions[layout.nr_regions - 1];
-	if (top->gpa + top->size > max_guest_phys(&m->kvm)) {
+	if (top->gpa + top->size > max_guest_phys()) {
 		log_error("--memory %llu MiB: beyond the host CPU's physical address width",
-			  (unsigned long long)(m->cfg->memory_bytes >> 20));
+			  (unsigned long long)(cfg->memory_bytes >> 20));
 		return -EINVAL;
 	}
 	return 0;
@@ -362,7 +366,7 @@ int machine_create(const struct config *cfg, struct machine **out)
 		goto fail;
 	}
 	snap_timing_lap(timing, &lap, "kvm opened");
-	if (check_vcpu_limit(m) < 0) {
+	if (check_kvm_limits(m) < 0) {
 		status = EXIT_STATUS_BAD_INPUT;
 		snapshot_image_memory_stop(m->image);
 		guest_memory_destroy(&mem);
@@ -375,10 +379,6 @@ int machine_create(const struct config *cfg, struct machine **out)
 	m->vm_created = true;
 	time_vm_setup(timing, &m->vm.setup);
 	lap = snap_now_ns();
-	if (check_phys_width(m) < 0) {
-		status = EXIT_STATUS_BAD_INPUT;
-		goto fail;
-	}
 	if (cfg->snapshot.diff) {
 		ret = start_diff_series(m);
 		if (ret < 0) {

@@ -19,7 +19,8 @@ struct vcpu;
  * reports them (--snapshot-timing), since the memory slots are the one
  * part of it that grows with RAM on a shadow-paging host. */
 struct vm_setup_times {
-	uint64_t create_ns;        /* KVM_CREATE_VM, the port index, the stop eventfd */
+	uint64_t create_ns;        /* the port index, KVM_CREATE_VM */
+	/* (the stop eventfd falls in slots_ns: a few microseconds) */
 	uint64_t slots_ns;         /* KVM_SET_USER_MEMORY_REGION, every slot */
 	uint64_t cpuid_wait_ns;    /* what was left of KVM_GET_SUPPORTED_CPUID */
 	uint64_t platform_ns;      /* identity map, TSS, irqchip, routing, PIT */

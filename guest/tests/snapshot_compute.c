@@ -134,7 +134,7 @@ static void enable_vector_unit(void *arg __unused)
 #define MTRR_DEF_TYPE_SET   0xc06ULL                /* enabled, fixed on, WB */
 #define MTRR_FIX_WB         0x0606060606060606ULL   /* 0-512 KiB write-back */
 #define MTRR_BASE0_SET      0xd0000000ULL           /* the MMIO window, UC */
-#define MTRR_MASK0_SET      0xff0000800ULL          /* 256 MiB, valid */
+#define MTRR_MASK0_SET      0xff0000800ULL          /* 256 MiB, valid (bits 35:28) */
 
 static void set_mtrrs(void *arg __unused)
 {

@@ -31,8 +31,10 @@
 #include "snapshot/buf.h"
 
 #define SNAP_MAGIC            "KVMRSNAP"
-/* 2: the machine section also carries --net, --balloon and --vsock. */
-#define SNAP_FORMAT_VERSION   2
+/* 2: the machine section also carries --net, --balloon and --vsock.
+ * 3: each vcpu-msrs section also holds the MTRRs; restored vCPUs are
+ *    created bare, so a version-2 file would bring them back as zero. */
+#define SNAP_FORMAT_VERSION   3
 #define SNAP_HEADER_SIZE      64
 #define SNAP_SECTION_HDR_SIZE 24
 #define SNAP_VERSION_MAX      32   /* kvmrun version string, NUL-padded */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "cpuid.h"
 #include "layout.h"
 #include "snapshot/buf.h"
 
@@ -146,22 +147,17 @@ bad:
 }
 
 /* The host's own CPUID (<cpuid.h> is shadowed by src/cpuid.h). */
-static void host_cpuid(uint32_t leaf, uint32_t *eax, uint32_t *ebx, uint32_t *ecx, uint32_t *edx)
-{
-	__asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "=c"(*ecx), "=d"(*edx) : "0"(leaf), "2"(0));
-}
-
 void host_identity_get(struct host_identity *h)
 {
 	uint32_t eax, ebx, ecx, edx;
 	struct utsname u;
 
 	memset(h, 0, sizeof(*h));
-	host_cpuid(0, &eax, &ebx, &ecx, &edx);
+	cpuid_host(0, &eax, &ebx, &ecx, &edx);
 	memcpy(h->cpu_vendor, &ebx, 4);
 	memcpy(h->cpu_vendor + 4, &edx, 4);
 	memcpy(h->cpu_vendor + 8, &ecx, 4);
-	host_cpuid(1, &eax, &ebx, &ecx, &edx);
+	cpuid_host(1, &eax, &ebx, &ecx, &edx);
 	h->cpu_signature = eax;
 	if (uname(&u) == 0)
 		snprintf(h->kernel_release, sizeof(h->kernel_release), "%s", u.release);

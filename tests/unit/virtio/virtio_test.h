@@ -124,7 +124,9 @@ struct vdrv_feeder {
 };
 
 /* Queue q's ring filled from where the driver is, then a thread keeps it
- * full until vdrv_feeder_stop(). */
+ * full until vdrv_feeder_stop(). The feeder keeps its own avail index:
+ * the queue is the feeder's for good (vdrv_add_chain on it afterwards
+ * would publish a stale index). */
 void vdrv_feeder_start(struct vdrv_feeder *fd, struct vdrv *d, unsigned q);
 void vdrv_feeder_stop(struct vdrv_feeder *fd);
 
