@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "snapshot/file_replace.h"
 #include "snapshot/trust.h"
 
 #ifndef KVMRUN_VERSION
@@ -200,51 +199,27 @@ static int write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* fsync the directory holding `path`, so the rename itself is durable. */
-static int sync_parent(const char *path)
-{
-	char copy[PATH_MAX];
-	int fd, ret = 0;
+struct bytes {
+	const void *data;
+	size_t len;
+};
 
-	snprintf(copy, sizeof(copy), "%s", path);
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
+static int fill_bytes(int fd, void *ctx)
+{
+	const struct bytes *b = ctx;
+
+	return write_all(fd, b->data, b->len);
 }
 
 int snap_file_write_atomic(const char *path, const void *data, size_t len, char *err,
 			   size_t errlen)
 {
-	char tmp[PATH_MAX];
-	int fd, ret;
+	struct bytes b = { data, len };
+	int ret = snap_file_replace(path, "the state file", fill_bytes, &b, err, errlen);
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+	if (ret < 0)
 		return ret;
-	}
-	ret = write_all(fd, data, len);
-	if (ret == 0 && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-ret));
-		unlink(tmp);
-		return ret;
-	}
-	ret = sync_parent(path);
+	ret = snap_file_sync_dir(path);
 	if (ret < 0)
 		snprintf(err, errlen, "%s: fsync of its directory: %s", path, strerror(-ret));
 	return ret;

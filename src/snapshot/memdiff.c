@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "memory.h"
 #include "snapshot/dirty_bitmap.h"
 #include "snapshot/memfile.h"
+#include "snapshot/file_replace.h"
 #include "snapshot/trust.h"
 
 #define PAGE GUEST_MEMORY_DIRTY_PAGE
@@ -109,6 +109,20 @@ static int write_body(int fd, const struct guest_memory *mem, const struct memdi
 	return memfile_pwrite_all(fd, hdr, sizeof(*hdr), 0);
 }
 
+struct memdiff_fill {
+	const struct guest_memory *mem;
+	const struct memdiff_extent *ext;
+	struct memdiff_header *hdr;
+	struct memfile_stats *stats;
+};
+
+static int fill_memdiff(int fd, void *ctx)
+{
+	struct memdiff_fill *f = ctx;
+
+	return write_body(fd, f->mem, f->ext, f->hdr->nr_extents, f->hdr, f->stats);
+}
+
 int memdiff_write(const char *path, const struct guest_memory *mem, const uint64_t *dirty,
 		  uint64_t snapshot_id, uint64_t base_id, struct memfile_stats *stats, char *err,
 		  size_t errlen)
@@ -122,15 +136,11 @@ int memdiff_write(const char *path, const struct guest_memory *mem, const uint64
 		.base_id = base_id,
 	};
 	struct memdiff_extent *ext = NULL;
-	char tmp[PATH_MAX];
+	struct memdiff_fill f = { mem, NULL, &hdr, stats };
 	int64_t n;
-	int fd, ret;
+	int ret;
 
 	memset(stats, 0, sizeof(*stats));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
 	n = build_extents(dirty, mem->size / PAGE, &ext);
 	if (n < 0) {
 		snprintf(err, errlen, "%s: out of memory for the extent table", path);
@@ -140,25 +150,8 @@ int memdiff_write(const char *path, const struct guest_memory *mem, const uint64
 	hdr.data_offset = data_offset_for(hdr.nr_extents);
 	for (int64_t i = 0; i < n; i++)
 		hdr.data_bytes += ext[i].bytes;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		goto free_extents;
-	}
-	ret = write_body(fd, mem, ext, hdr.nr_extents, &hdr, stats);
-	if (ret == 0 && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot write the diff memory file: %s", path, strerror(-ret));
-		unlink(tmp);
-	}
-
-free_extents:
+	f.ext = ext;
+	ret = snap_file_replace(path, "the diff memory file", fill_memdiff, &f, err, errlen);
 	free(ext);
 	return ret;
 }

@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "memory.h"
+#include "snapshot/file_replace.h"
 #include "snapshot/trust.h"
 
 #define PAGE 4096u
@@ -115,6 +116,32 @@ static int write_nonzero_pages(int out, const struct guest_memory *mem, struct m
 	return run == UINT64_MAX ? 0 : write_run(out, mem, run, mem->size, stats);
 }
 
+struct memfile_fill {
+	const struct guest_memory *mem;
+	struct memfile_header *hdr;
+	struct memfile_stats *stats;
+};
+
+/* The length first (everything not written is a hole), the data, then
+ * the header, whose CRC covers the data byte count. */
+static int fill_memfile(int fd, void *ctx)
+{
+	struct memfile_fill *f = ctx;
+	const struct guest_memory *mem = f->mem;
+	int ret;
+
+	if (ftruncate(fd, (off_t)(MEMFILE_DATA_OFFSET + mem->size)) < 0)
+		return -errno;
+	ret = mem->fd >= 0 && !mem->private_file ? write_memfd_extents(fd, mem, f->stats)
+						 : write_nonzero_pages(fd, mem, f->stats);
+	if (ret < 0)
+		return ret;
+	f->hdr->data_bytes = f->stats->data_bytes;
+	f->hdr->crc = (uint32_t)crc32(0, (const Bytef *)f->hdr,
+				      offsetof(struct memfile_header, crc));
+	return memfile_pwrite_all(fd, f->hdr, sizeof(*f->hdr), 0);
+}
+
 int memfile_write(const char *path, const struct guest_memory *mem, uint64_t snapshot_id,
 		  struct memfile_stats *stats, char *err, size_t errlen)
 {
@@ -126,41 +153,10 @@ int memfile_write(const char *path, const struct guest_memory *mem, uint64_t sna
 		.snapshot_id = snapshot_id,
 		.data_offset = MEMFILE_DATA_OFFSET,
 	};
-	char tmp[PATH_MAX];
-	int fd, ret;
+	struct memfile_fill f = { mem, &hdr, stats };
 
 	memset(stats, 0, sizeof(*stats));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid()) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		return ret;
-	}
-	/* The length first: everything not written below is a hole. */
-	ret = ftruncate(fd, (off_t)(MEMFILE_DATA_OFFSET + mem->size)) < 0 ? -errno : 0;
-	if (ret == 0)
-		ret = mem->fd >= 0 && !mem->private_file ? write_memfd_extents(fd, mem, stats)
-							 : write_nonzero_pages(fd, mem, stats);
-	if (ret == 0) {
-		hdr.data_bytes = stats->data_bytes;
-		hdr.crc = (uint32_t)crc32(0, (const Bytef *)&hdr, offsetof(struct memfile_header, crc));
-		ret = memfile_pwrite_all(fd, &hdr, sizeof(hdr), 0);
-	}
-	if (ret == 0 && fsync(fd) < 0)
-		ret = -errno;
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = -errno;
-	if (ret < 0) {
-		snprintf(err, errlen, "%s: cannot write the memory file: %s", path, strerror(-ret));
-		unlink(tmp);
-	}
-	return ret;
+	return snap_file_replace(path, "the memory file", fill_memfile, &f, err, errlen);
 }
 
 int memfile_open(const char *path, uint64_t ram_size, uint64_t snapshot_id, char *err,
